@@ -1,0 +1,17 @@
+import type { Services } from '../services/index.js';
+import type { RouteSpec } from './route-spec.js';
+import { accountRoutes } from './routes/account-routes.js';
+import { domainRoutes } from './routes/domain-routes.js';
+import { orgRoutes } from './routes/org-routes.js';
+import { policyRoutes } from './routes/policy-routes.js';
+import { siteRoutes } from './routes/site-routes.js';
+import { subscriptionRoutes } from './routes/subscription-routes.js';
+
+export type { RouteSpec } from './route-spec.js';
+
+export function adminRoutes(services: Services): RouteSpec[] {
+  return [
+    ...orgRoutes(services), ...domainRoutes(services), ...accountRoutes(services),
+    ...siteRoutes(services), ...policyRoutes(services), ...subscriptionRoutes(services),
+  ];
+}

@@ -1,0 +1,87 @@
+import { z } from './zod.js';
+import { ACCESS_ROLES, CYCLES, PLANS, PRODUCTS, ROLE_KINDS } from '../domain/types.js';
+
+/**
+ * Request and response schemas of the admin API. Objects are strict (an unknown field is an
+ * error, so a typo is never silently ignored) and every string has a size cap.
+ */
+export const uuid = z.uuid({ error: 'must be a UUID' });
+const name = z.string().trim().min(1, 'must not be empty').max(200, 'at most 200 characters');
+
+export const orgParams = z.strictObject({ orgId: z.string() });
+export const idParams = z.strictObject({ orgId: z.string(), id: uuid });
+export const pageQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().max(512).optional(),
+});
+
+export const createOrgBody = z.strictObject({ name }).openapi('CreateOrg');
+export const createAdminKeyBody = z.strictObject({ name }).openapi('CreateAdminKey');
+
+export const claimDomainBody = z.strictObject({ domain: z.string().min(1).max(253) }).openapi('ClaimDomain');
+export const verifyDomainBody = z.strictObject({ override: z.boolean().optional() }).openapi('VerifyDomain');
+export const domainParams = z.strictObject({ orgId: z.string(), domain: z.string().max(253) });
+
+export const createAccountBody = z.strictObject({
+  email: z.email({ error: 'must be an email address' }).max(320),
+  displayName: name.optional(),
+  givenName: name.optional(),
+  familyName: name.optional(),
+}).openapi('CreateAccount');
+export const accountQuery = pageQuery.extend({ email: z.string().max(320).optional() });
+export const grantRoleBody = z.strictObject({ role: z.enum(ROLE_KINDS), siteId: uuid.optional() }).openapi('GrantRole');
+export const roleParams = z.strictObject({ orgId: z.string(), id: uuid, roleId: uuid });
+
+const products = z.array(z.enum(PRODUCTS)).max(PRODUCTS.length * 2);
+export const createSiteBody = z.strictObject({ name, products, enterprise: z.boolean().optional() }).openapi('CreateSite');
+export const updateSiteBody = z.strictObject({ name: name.optional(), products: products.optional(), enterprise: z.boolean().optional() }).openapi('UpdateSite');
+export const grantAccessBody = z.strictObject({ accountId: uuid, product: z.enum(PRODUCTS), role: z.enum(ACCESS_ROLES).optional() }).openapi('GrantAccess');
+export const accessParams = z.strictObject({ orgId: z.string(), id: uuid, accountId: uuid, product: z.enum(PRODUCTS) });
+
+const policyFields = {
+  isDefault: z.boolean().optional(),
+  nonBillable: z.boolean().optional(),
+  enforceSso: z.boolean().optional(),
+  ssoConnectionId: uuid.nullable().optional(),
+  requireTwoFactor: z.boolean().optional(),
+  blockApiTokens: z.boolean().optional(),
+  passwordPolicy: z.strictObject({
+    minStrength: z.number().int().min(0).max(4).nullable().optional(),
+    expiryDays: z.number().int().min(1).max(3650).nullable().optional(),
+  }).optional(),
+  sessionDurationMinutes: z.number().int().min(5).max(60 * 24 * 90).optional(),
+};
+export const createPolicyBody = z.strictObject({ name, ...policyFields }).openapi('CreatePolicy');
+export const updatePolicyBody = z.strictObject({ name: name.optional(), ...policyFields }).openapi('UpdatePolicy');
+export const policyMembersBody = z.strictObject({ accountIds: z.array(uuid).min(1, 'give at least one account id').max(1000, 'at most 1000 accounts a call') }).openapi('PolicyMembers');
+
+export const trialBody = z.strictObject({ plan: z.enum(PLANS).optional() }).openapi('StartTrial');
+export const paymentMethodBody = z.strictObject({ cycle: z.enum(CYCLES).optional(), plan: z.enum(PLANS).optional() }).openapi('PaymentMethod');
+export const resubscribeBody = z.strictObject({ plan: z.enum(PLANS).optional(), cycle: z.enum(CYCLES).optional() }).openapi('Resubscribe');
+export const emptyBody = z.strictObject({});
+
+export const auditQuery = pageQuery.extend({ action: z.string().max(100).optional(), targetId: z.string().max(320).optional() });
+
+// Response shapes, for the document (the services build them).
+const list = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), next: z.string().nullable() });
+export const accountOut = z.object({
+  id: uuid, email: z.string(), displayName: z.string().nullable(), managed: z.boolean(), status: z.enum(['active', 'disabled']),
+  source: z.enum(['manual', 'scim', 'jit']), policyId: uuid.nullable(), billable: z.boolean(), billableReasons: z.array(z.string()),
+}).openapi('Account');
+export const policyOut = z.object({
+  id: uuid, name: z.string(), isDefault: z.boolean(), nonBillable: z.boolean(), enforceSso: z.boolean(), ssoConnectionId: uuid.nullable(),
+  requireTwoFactor: z.boolean(), blockApiTokens: z.boolean(),
+  passwordPolicy: z.object({ minStrength: z.number().nullable(), expiryDays: z.number().nullable() }),
+  sessionDurationMinutes: z.number(), memberCount: z.number(),
+}).openapi('Policy');
+export const siteOut = z.object({ id: uuid, name: z.string(), products: z.array(z.enum(PRODUCTS)), enterprise: z.boolean() }).openapi('Site');
+export const domainOut = z.object({ domain: z.string(), verified: z.boolean(), verificationToken: z.string() }).openapi('Domain');
+export const subscriptionOut = z.object({
+  plan: z.enum(PLANS).nullable(), state: z.enum(['none', 'trial', 'active', 'unsubscribed']), cycle: z.enum(CYCLES),
+  trialEndsAt: z.string().nullable(), paymentMethod: z.boolean(), retentionEndsAt: z.string().nullable(), refundEligible: z.boolean(),
+}).openapi('Subscription');
+export const problemOut = z.object({
+  type: z.string(), title: z.string(), status: z.number(), detail: z.string(),
+  errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(), rule: z.string().optional(),
+}).openapi('Problem');
+export const lists = { accounts: list(accountOut), policies: list(policyOut), sites: list(siteOut) };

@@ -1,0 +1,63 @@
+import { parseArgs } from 'node:util';
+import { loadConfig, ConfigError } from './config.js';
+import { createLogger } from './log.js';
+import { openDatabase } from './store/database.js';
+import { migrate } from './store/migrator.js';
+import { startService } from './server.js';
+
+const HELP = `orgsync — identity sync: SCIM provisioning, SSO and billable-user accounting
+
+Usage:
+  orgsync serve      migrate the database, then serve HTTP (the default)
+  orgsync migrate    apply pending migrations and exit
+  orgsync --help     this text
+
+Configuration comes from the environment (see README.md): PORT, DATABASE_URL, DATA_DIR,
+ORGSYNC_OPERATOR_TOKEN, PUBLIC_URL, LOG_LEVEL, BODY_LIMIT_BYTES, SHUTDOWN_TIMEOUT_MS.
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: false, options: { help: { type: 'boolean', short: 'h' } } });
+  const command = positionals[0] ?? 'serve';
+  if (values.help || command === 'help') {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+
+  if (command === 'migrate') {
+    const db = await openDatabase(config.database);
+    try {
+      const r = await migrate(db);
+      logger.info({ applied: r.applied, alreadyApplied: r.alreadyApplied.length }, 'migrations done');
+    } finally {
+      await db.close();
+    }
+    return 0;
+  }
+  if (command !== 'serve') {
+    process.stderr.write(`unknown command "${command}"\n\n${HELP}`);
+    return 2;
+  }
+
+  const svc = await startService(config, { logger });
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: string) => {
+      logger.info({ signal }, 'shutting down');
+      void svc.stop().then(resolve);
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
+  return 0;
+}

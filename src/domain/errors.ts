@@ -1,0 +1,81 @@
+/**
+ * One error hierarchy for the whole service. The domain knows no HTTP: each surface maps
+ * these once (src/http/problem.ts for the admin API). Callers narrow on `err.code`.
+ */
+export type FieldProblem = { path: string; message: string };
+
+export abstract class DomainError extends Error {
+  abstract readonly code: string;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+export class NotFound extends DomainError {
+  readonly code = 'ERR_NOT_FOUND';
+  constructor(readonly resource: string, readonly id?: string) {
+    super(id ? `${resource} ${id} was not found` : `${resource} was not found`);
+  }
+}
+
+/** A state conflict that is not one of the product rules (duplicate name, wrong state). */
+export class Conflict extends DomainError {
+  readonly code = 'ERR_CONFLICT';
+  constructor(readonly reason: string, message: string) {
+    super(message);
+  }
+}
+
+export class InvalidInput extends DomainError {
+  readonly code = 'ERR_INVALID_INPUT';
+  constructor(message: string, readonly problems: FieldProblem[] = []) {
+    super(message);
+  }
+}
+
+export class Unauthorized extends DomainError {
+  readonly code = 'ERR_UNAUTHORIZED';
+}
+
+export class Forbidden extends DomainError {
+  readonly code = 'ERR_FORBIDDEN';
+}
+
+export class PreconditionFailed extends DomainError {
+  readonly code = 'ERR_PRECONDITION_FAILED';
+}
+
+/** A verification that could not be completed (DNS record missing, file not served). */
+export class VerificationFailed extends DomainError {
+  readonly code = 'ERR_VERIFICATION_FAILED';
+}
+
+/**
+ * A product rule of SPEC §3 (or another named invariant) would be broken. `rule` is the
+ * stable name clients match on; it ends the problem `type` URI.
+ */
+export class PolicyViolation extends DomainError {
+  readonly code = 'ERR_POLICY_VIOLATION';
+  constructor(readonly rule: RuleName, message: string) {
+    super(message);
+  }
+}
+
+export const RULES = {
+  'one-default-policy': 'An org has exactly one default policy.',
+  'default-policy-billable': 'The default policy can never be non-billable.',
+  'one-non-billable-policy': 'An org has at most one non-billable policy.',
+  'non-billable-no-sso': 'A non-billable policy cannot enforce single sign-on.',
+  'non-billable-no-2fa': 'A non-billable policy cannot require two-step verification.',
+  'non-billable-no-token-block': 'A non-billable policy cannot block API tokens.',
+  'non-billable-no-synced-accounts': 'A non-billable policy cannot contain accounts synced from an identity provider.',
+  'non-billable-needs-subscription': 'Only an org with an active subscription or trial may have a non-billable policy.',
+  'policy-members-managed': 'Only managed accounts are members of an authentication policy.',
+  'default-policy-not-deletable': 'The default policy cannot be deleted; make another policy the default first.',
+  'sso-needs-connection': 'A policy that enforces single sign-on names the SSO connection to use.',
+  'trial-needs-verified-domain': 'A trial starts only for an org with a verified domain.',
+  'domain-verified-elsewhere': 'A domain can be verified by one org only.',
+} as const;
+
+export type RuleName = keyof typeof RULES;

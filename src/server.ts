@@ -1,0 +1,50 @@
+import { createServer, type Server } from 'node:http';
+import type { Config } from './config.js';
+import { createLogger, type Logger } from './log.js';
+import { openDatabase, type Database } from './store/database.js';
+import { migrate } from './store/migrator.js';
+import { createServices } from './services/index.js';
+import type { DomainVerifier } from './services/domain-verifier.js';
+import { createApp } from './http/app.js';
+
+export type RunningService = { server: Server; db: Database; logger: Logger; url: string; stop(): Promise<void> };
+
+/**
+ * Opens the database, migrates it, and serves. stop() drains: it stops accepting, lets
+ * in-flight requests finish (up to the shutdown timeout), then closes the database.
+ */
+export async function startService(config: Config, opts: { logger?: Logger; verifier?: DomainVerifier } = {}): Promise<RunningService> {
+  const logger = opts.logger ?? createLogger(config.logLevel);
+  const t0 = performance.now();
+  const db = await openDatabase(config.database);
+  const migrated = await migrate(db);
+  logger.info({ applied: migrated.applied, database: db.kind }, 'database ready');
+
+  const services = createServices({ db, operatorToken: config.operatorToken, ...(opts.verifier ? { verifier: opts.verifier } : {}) });
+  let draining = false;
+  const app = createApp({ config, db, services, logger, isDraining: () => draining });
+  const server = createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.http.port, config.http.host, resolve);
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.http.port;
+  const url = `http://127.0.0.1:${port}`;
+  logger.info({ port, ms: Math.round(performance.now() - t0), operatorApi: Boolean(config.operatorToken) }, 'orgsync serving');
+
+  let stopping: Promise<void> | null = null;
+  const stop = () => (stopping ??= (async () => {
+    draining = true;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    const timer = setTimeout(() => server.closeAllConnections(), config.http.shutdownTimeoutMs);
+    timer.unref();
+    await closed;
+    clearTimeout(timer);
+    await db.close();
+    logger.info('orgsync stopped');
+  })());
+
+  return { server, db, logger, url, stop };
+}

@@ -1,0 +1,122 @@
+import type { Database } from '../store/database.js';
+import { inTransaction, isUniqueViolation, type Tx } from '../store/transaction.js';
+import { accountStore, type AccountRow } from '../store/account-store.js';
+import { domainStore } from '../store/domain-store.js';
+import { policyStore } from '../store/policy-store.js';
+import { siteStore } from '../store/site-store.js';
+import type { PageRequest } from '../store/paging.js';
+import { Conflict, InvalidInput, NotFound } from '../domain/errors.js';
+import { parseEmail } from '../domain/identity.js';
+import { SITE_ROLES, type RoleKind } from '../domain/types.js';
+import { audit } from './audit.js';
+import { currentBillability, syncBillability } from './billability-sync.js';
+import type { RequestContext } from './context.js';
+
+export type NewAccountInput = { email: string; displayName?: string | undefined; givenName?: string | undefined; familyName?: string | undefined };
+
+const summary = (a: AccountRow) => ({
+  id: a.id, email: a.email, displayName: a.displayName, givenName: a.givenName, familyName: a.familyName,
+  managed: a.managed, status: a.status, source: a.source, directoryId: a.directoryId, externalId: a.externalId,
+  policyId: a.policyId, createdAt: a.createdAt, updatedAt: a.updatedAt,
+});
+
+export function createAccountService(db: Database) {
+  /** The full view: billability is computed live so its reasons are always current. */
+  async function view(tx: Tx, ctx: RequestContext, a: AccountRow) {
+    const [b, roles, access] = await Promise.all([
+      currentBillability(tx, ctx, a.id),
+      accountStore.roles(tx, ctx.orgId, a.id),
+      accountStore.access(tx, ctx.orgId, a.id),
+    ]);
+    return {
+      ...summary(a), billable: b.billable, billableReasons: b.reasons,
+      roles: roles.map((r) => ({ id: r.id, role: r.role, ...(SITE_ROLES.has(r.role) ? { siteId: r.scopeId } : {}) })),
+      access,
+    };
+  }
+
+  async function mustGet(tx: Tx, ctx: RequestContext, id: string) {
+    const a = await accountStore.get(tx, ctx.orgId, id);
+    if (!a) throw new NotFound('account', id);
+    return a;
+  }
+
+  async function setStatus(ctx: RequestContext, id: string, status: 'active' | 'disabled') {
+    return inTransaction(db, async (tx) => {
+      const before = await mustGet(tx, ctx, id);
+      if (before.status === status) return view(tx, ctx, before); // idempotent: nothing changes, nothing is audited
+      const after = await accountStore.setStatus(tx, ctx.orgId, id, status);
+      await audit(tx, ctx, { action: status === 'disabled' ? 'account.disable' : 'account.enable', targetType: 'account', targetId: id, before: { status: before.status }, after: { status } });
+      await syncBillability(tx, ctx, [id], status === 'disabled' ? 'account-disabled' : 'account-enabled');
+      return view(tx, ctx, after);
+    });
+  }
+
+  return {
+    async create(ctx: RequestContext, input: NewAccountInput) {
+      const email = parseEmail(input.email);
+      try {
+        return await inTransaction(db, async (tx) => {
+          const managed = await domainStore.isVerified(tx, ctx.orgId, email.domain);
+          // New managed accounts join the default policy (SPEC §3); external ones sit in none.
+          const policyId = managed ? (await policyStore.defaultPolicy(tx, ctx.orgId)).id : null;
+          const row = await accountStore.create(tx, ctx.orgId, {
+            email: email.email, emailNormalized: email.normalized, emailDomain: email.domain,
+            displayName: input.displayName ?? null, givenName: input.givenName ?? null, familyName: input.familyName ?? null,
+            managed, policyId, source: 'manual',
+          });
+          await audit(tx, ctx, { action: 'account.create', targetType: 'account', targetId: row.id, after: summary(row) });
+          await syncBillability(tx, ctx, [row.id], 'account-created');
+          return view(tx, ctx, row);
+        });
+      } catch (err) {
+        if (isUniqueViolation(err)) throw new Conflict('account-email-taken', `an account with email ${email.email} already exists in this org`);
+        throw err;
+      }
+    },
+
+    async get(ctx: RequestContext, id: string) {
+      return view(db.prisma, ctx, await mustGet(db.prisma, ctx, id));
+    },
+
+    async list(ctx: RequestContext, page: PageRequest, filter: { email?: string | undefined }) {
+      const emailNormalized = filter.email ? parseEmail(filter.email).normalized : undefined;
+      const res = await accountStore.list(db.prisma, ctx.orgId, page, { emailNormalized });
+      const items = await Promise.all(res.items.map((a) => view(db.prisma, ctx, a)));
+      return { items, next: res.next };
+    },
+
+    disable: (ctx: RequestContext, id: string) => setStatus(ctx, id, 'disabled'),
+    enable: (ctx: RequestContext, id: string) => setStatus(ctx, id, 'active'),
+
+    async grantRole(ctx: RequestContext, id: string, input: { role: RoleKind; siteId?: string | undefined }) {
+      const siteRole = SITE_ROLES.has(input.role);
+      if (siteRole && !input.siteId) throw new InvalidInput('site role needs a site', [{ path: 'siteId', message: `${input.role} is held on one site: give siteId` }]);
+      if (!siteRole && input.siteId) throw new InvalidInput('org role takes no site', [{ path: 'siteId', message: `${input.role} is an org-wide role: omit siteId` }]);
+      try {
+        return await inTransaction(db, async (tx) => {
+          await mustGet(tx, ctx, id);
+          if (input.siteId && !(await siteStore.get(tx, ctx.orgId, input.siteId))) {
+            throw new InvalidInput('unknown site', [{ path: 'siteId', message: `no site ${input.siteId} in this org` }]);
+          }
+          const row = await accountStore.addRole(tx, ctx.orgId, id, input.role, input.siteId ?? ctx.orgId);
+          await audit(tx, ctx, { action: 'account.role.grant', targetType: 'account', targetId: id, after: { role: input.role, siteId: input.siteId ?? null } });
+          return { id: row.id, role: row.role, ...(siteRole ? { siteId: row.scopeId } : {}) };
+        });
+      } catch (err) {
+        if (isUniqueViolation(err)) throw new Conflict('role-already-granted', `the account already holds ${input.role}${input.siteId ? ` on site ${input.siteId}` : ''}`);
+        throw err;
+      }
+    },
+
+    async revokeRole(ctx: RequestContext, id: string, roleId: string) {
+      return inTransaction(db, async (tx) => {
+        await mustGet(tx, ctx, id);
+        if (!(await accountStore.removeRole(tx, ctx.orgId, id, roleId))) throw new NotFound('role assignment', roleId);
+        await audit(tx, ctx, { action: 'account.role.revoke', targetType: 'account', targetId: id, before: { roleAssignmentId: roleId } });
+      });
+    },
+  };
+}
+
+export type AccountService = ReturnType<typeof createAccountService>;

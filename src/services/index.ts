@@ -1,0 +1,27 @@
+import type { Database } from '../store/database.js';
+import { createAccountService } from './account-service.js';
+import { createAuditService } from './audit-service.js';
+import { createDomainService } from './domain-service.js';
+import { createDnsHttpsVerifier, type DomainVerifier } from './domain-verifier.js';
+import { createOrgService } from './org-service.js';
+import { createPolicyService } from './policy-service.js';
+import { createSiteService } from './site-service.js';
+import { createSubscriptionService } from './subscription-service.js';
+
+export type ServiceDeps = { db: Database; operatorToken: string | undefined; verifier?: DomainVerifier };
+
+/** The composition root of the use cases: every service built once, on one database. */
+export function createServices(deps: ServiceDeps) {
+  const { db } = deps;
+  return {
+    orgs: createOrgService(db, { operatorToken: deps.operatorToken }),
+    domains: createDomainService(db, deps.verifier ?? createDnsHttpsVerifier()),
+    accounts: createAccountService(db),
+    sites: createSiteService(db),
+    policies: createPolicyService(db),
+    subscription: createSubscriptionService(db),
+    audit: createAuditService(db),
+  };
+}
+
+export type Services = ReturnType<typeof createServices>;

@@ -1,0 +1,111 @@
+import type { Tx } from './transaction.js';
+import { afterCursor, orderBy, toPage, type PageRequest } from './paging.js';
+import type { AccessFact } from '../domain/billability.js';
+import type { AccountSource, AccountStatus, RoleKind } from '../domain/types.js';
+
+export type AccountRow = {
+  id: string; orgId: string; email: string; displayName: string | null; givenName: string | null; familyName: string | null;
+  managed: boolean; status: AccountStatus; source: AccountSource; directoryId: string | null; externalId: string | null;
+  policyId: string | null; billable: boolean; createdAt: Date; updatedAt: Date;
+};
+
+export type NewAccount = {
+  email: string; emailNormalized: string; emailDomain: string; displayName?: string | null; givenName?: string | null;
+  familyName?: string | null; managed: boolean; policyId: string | null; source: AccountSource;
+  directoryId?: string | null; externalId?: string | null;
+};
+
+/** What billability needs to know about one account, loaded in one query. */
+export type BillabilityFacts = {
+  id: string; billable: boolean; managed: boolean; status: AccountStatus; inNonBillablePolicy: boolean; access: AccessFact[];
+};
+
+const accountSelect = {
+  id: true, orgId: true, email: true, displayName: true, givenName: true, familyName: true, managed: true, status: true,
+  source: true, directoryId: true, externalId: true, policyId: true, billable: true, createdAt: true, updatedAt: true,
+} as const;
+
+export const accountStore = {
+  async create(tx: Tx, orgId: string, a: NewAccount): Promise<AccountRow> {
+    return tx.account.create({ data: { ...a, orgId }, select: accountSelect });
+  },
+  async get(tx: Tx, orgId: string, id: string): Promise<AccountRow | null> {
+    return tx.account.findFirst({ where: { id, orgId }, select: accountSelect });
+  },
+  async getMany(tx: Tx, orgId: string, ids: string[]): Promise<AccountRow[]> {
+    return tx.account.findMany({ where: { orgId, id: { in: ids } }, select: accountSelect });
+  },
+  async findByEmail(tx: Tx, orgId: string, emailNormalized: string): Promise<AccountRow | null> {
+    return tx.account.findUnique({ where: { orgId_emailNormalized: { orgId, emailNormalized } }, select: accountSelect });
+  },
+  async list(tx: Tx, orgId: string, page: PageRequest, filter: { emailNormalized?: string | undefined } = {}) {
+    const rows = await tx.account.findMany({
+      where: { orgId, ...(filter.emailNormalized ? { emailNormalized: filter.emailNormalized } : {}), ...afterCursor(page.cursor) },
+      orderBy: [...orderBy()],
+      take: page.limit + 1,
+      select: accountSelect,
+    });
+    return toPage(rows, page.limit, (r) => r);
+  },
+  async setStatus(tx: Tx, orgId: string, id: string, status: AccountStatus): Promise<AccountRow> {
+    await tx.account.updateMany({ where: { id, orgId }, data: { status } });
+    return (await accountStore.get(tx, orgId, id))!;
+  },
+  async setPolicy(tx: Tx, orgId: string, ids: string[], policyId: string): Promise<number> {
+    return (await tx.account.updateMany({ where: { orgId, id: { in: ids } }, data: { policyId } })).count;
+  },
+  async movePolicyMembers(tx: Tx, orgId: string, fromPolicyId: string, toPolicyId: string): Promise<string[]> {
+    const moved = await tx.account.findMany({ where: { orgId, policyId: fromPolicyId }, select: { id: true } });
+    await tx.account.updateMany({ where: { orgId, policyId: fromPolicyId }, data: { policyId: toPolicyId } });
+    return moved.map((m) => m.id);
+  },
+  /** Turns every external account on a newly verified domain managed, placing it in the default policy. */
+  async manageDomainAccounts(tx: Tx, orgId: string, domain: string, defaultPolicyId: string): Promise<string[]> {
+    const ids = await tx.account.findMany({ where: { orgId, emailDomain: domain, managed: false }, select: { id: true } });
+    await tx.account.updateMany({ where: { orgId, emailDomain: domain, managed: false }, data: { managed: true, policyId: defaultPolicyId } });
+    return ids.map((r) => r.id);
+  },
+  async idsWithAccessOnSite(tx: Tx, orgId: string, siteId: string): Promise<string[]> {
+    const rows = await tx.productAccess.findMany({ where: { orgId, siteId }, select: { accountId: true }, distinct: ['accountId'] });
+    return rows.map((r) => r.accountId);
+  },
+  async policyMemberIds(tx: Tx, orgId: string, policyId: string): Promise<string[]> {
+    return (await tx.account.findMany({ where: { orgId, policyId }, select: { id: true } })).map((r) => r.id);
+  },
+  async allIds(tx: Tx, orgId: string): Promise<string[]> {
+    return (await tx.account.findMany({ where: { orgId }, select: { id: true } })).map((r) => r.id);
+  },
+  async billabilityFacts(tx: Tx, orgId: string, ids: string[]): Promise<BillabilityFacts[]> {
+    const rows = await tx.account.findMany({
+      where: { orgId, id: { in: ids } },
+      select: {
+        id: true, billable: true, managed: true, status: true,
+        policy: { select: { nonBillable: true } },
+        access: { select: { product: true, role: true, site: { select: { enterprise: true } } } },
+      },
+    });
+    return rows.map((r) => ({
+      id: r.id, billable: r.billable, managed: r.managed, status: r.status,
+      inNonBillablePolicy: r.policy?.nonBillable ?? false,
+      access: r.access.map((a) => ({ product: a.product, role: a.role, siteEnterprise: a.site.enterprise })),
+    }));
+  },
+  async setBillable(tx: Tx, orgId: string, ids: string[], billable: boolean): Promise<void> {
+    if (ids.length) await tx.account.updateMany({ where: { orgId, id: { in: ids } }, data: { billable } });
+  },
+  async roles(tx: Tx, orgId: string, accountId: string) {
+    return tx.roleAssignment.findMany({ where: { orgId, accountId }, orderBy: [...orderBy()], select: { id: true, role: true, scopeId: true, createdAt: true } });
+  },
+  async addRole(tx: Tx, orgId: string, accountId: string, role: RoleKind, scopeId: string) {
+    return tx.roleAssignment.create({ data: { orgId, accountId, role, scopeId }, select: { id: true, role: true, scopeId: true, createdAt: true } });
+  },
+  async removeRole(tx: Tx, orgId: string, accountId: string, roleId: string): Promise<boolean> {
+    return (await tx.roleAssignment.deleteMany({ where: { orgId, accountId, id: roleId } })).count > 0;
+  },
+  async access(tx: Tx, orgId: string, accountId: string) {
+    return tx.productAccess.findMany({
+      where: { orgId, accountId }, orderBy: [...orderBy()],
+      select: { siteId: true, product: true, role: true, grantedBy: true },
+    });
+  },
+};
