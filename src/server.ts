@@ -13,10 +13,13 @@ export type RunningService = { server: Server; db: Database; logger: Logger; url
  * Opens the database, migrates it, and serves. stop() drains: it stops accepting, lets
  * in-flight requests finish (up to the shutdown timeout), then closes the database.
  */
-export async function startService(config: Config, opts: { logger?: Logger; verifier?: DomainVerifier } = {}): Promise<RunningService> {
+export async function startService(
+  config: Config,
+  opts: { logger?: Logger; verifier?: DomainVerifier; db?: Database } = {},
+): Promise<RunningService> {
   const logger = opts.logger ?? createLogger(config.logLevel);
   const t0 = performance.now();
-  const db = await openDatabase(config.database);
+  const db = opts.db ?? (await openDatabase(config.database));
   const migrated = await migrate(db);
   logger.info({ applied: migrated.applied, database: db.kind }, 'database ready');
 

@@ -47,10 +47,10 @@ async function openPglite(dataDir: string): Promise<Database> {
     prisma,
     withSession: (fn) => fn(session),
     ping: async () => void (await client.query('select 1')),
-    close: async () => {
+    close: once(async () => {
       await prisma.$disconnect();
       if (!client.closed) await client.close();
-    },
+    }),
   };
 }
 
@@ -81,9 +81,15 @@ async function openPostgres(options: { url: string; poolSize: number; schema?: s
       }
     },
     ping: async () => void (await pool.query('select 1')),
-    close: async () => {
+    close: once(async () => {
       await prisma.$disconnect();
       await pool.end();
-    },
+    }),
   };
+}
+
+/** close() may be called by shutdown and by an owner alike; the second call waits for the first. */
+function once(fn: () => Promise<void>): () => Promise<void> {
+  let done: Promise<void> | null = null;
+  return () => (done ??= fn());
 }
