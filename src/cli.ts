@@ -12,8 +12,9 @@ Usage:
   orgsync migrate    apply pending migrations and exit
   orgsync --help     this text
 
-Configuration comes from the environment (see README.md): PORT, DATABASE_URL, DATA_DIR,
-ORGSYNC_OPERATOR_TOKEN, PUBLIC_URL, LOG_LEVEL, BODY_LIMIT_BYTES, SHUTDOWN_TIMEOUT_MS.
+Configuration comes from the environment (see README.md): PORT, HOST, DATABASE_URL,
+DATA_DIR, DATABASE_POOL_SIZE, ORGSYNC_OPERATOR_TOKEN, PUBLIC_URL, LOG_LEVEL,
+BODY_LIMIT_BYTES, SHUTDOWN_TIMEOUT_MS.
 `;
 
 export async function main(argv: string[]): Promise<number> {

@@ -5,7 +5,10 @@ import { InvalidInput } from './errors.js';
 const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
 
 export function normalizeDomain(raw: string): string {
-  const ascii = domainToASCII(raw.trim().replace(/\.$/, '').toLowerCase());
+  const cleaned = raw.trim().replace(/\.$/, '').toLowerCase();
+  // domainToASCII parses a URL host: it would stop at '/', '?', '#' or '\\' and percent-decode,
+  // turning "evil.com/.example.org" into "evil.com". Such characters are never part of a domain.
+  const ascii = /[/?#\\%@:\s]/.test(cleaned) ? '' : domainToASCII(cleaned);
   const labels = ascii.split('.');
   if (!ascii || ascii.length > 253 || labels.length < 2 || !labels.every((l) => LABEL.test(l)) || /^\d+$/.test(labels.at(-1)!)) {
     throw new InvalidInput('not a valid domain name', [{ path: 'domain', message: `"${raw}" is not a domain name like example.com` }]);
@@ -17,9 +20,15 @@ export function normalizeDomain(raw: string): string {
 export function parseEmail(raw: string): { email: string; normalized: string; domain: string } {
   const email = raw.trim();
   const at = email.lastIndexOf('@');
-  if (at < 1 || at === email.length - 1 || /\s/.test(email)) {
+  if (at < 1 || at === email.length - 1 || /\s/.test(email) || email.indexOf('@') !== at) {
     throw new InvalidInput('not a valid email address', [{ path: 'email', message: `"${raw}" is not an email address` }]);
   }
-  const domain = normalizeDomain(email.slice(at + 1));
+  let domain: string;
+  try {
+    domain = normalizeDomain(email.slice(at + 1));
+  } catch (err) {
+    if (!(err instanceof InvalidInput)) throw err;
+    throw new InvalidInput('not a valid email address', [{ path: 'email', message: `"${raw}" does not end in a domain name like example.com` }]);
+  }
   return { email, normalized: `${email.slice(0, at).toLowerCase()}@${domain}`, domain };
 }

@@ -68,7 +68,7 @@ export function subscriptionStatus(f: SubscriptionFacts, now: Date): Subscriptio
   // A payment method added before the trial ended turns the trial into a monthly (or the
   // chosen cycle's) subscription at the trial's end; without one the org is unsubscribed then.
   const paidFromTrial =
-    f.trialEndsAt && f.paymentMethodAddedAt && f.paymentMethodAddedAt <= f.trialEndsAt ? f.trialEndsAt : null;
+    f.trialEndsAt && f.paymentMethodAddedAt && f.paymentMethodAddedAt < f.trialEndsAt ? f.trialEndsAt : null;
   const activeSince = f.activatedAt ?? paidFromTrial;
   const unsubscribedAt = f.cancelledAt ?? (f.trialEndsAt && !activeSince ? f.trialEndsAt : null);
 

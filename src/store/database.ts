@@ -72,12 +72,16 @@ async function openPostgres(options: { url: string; poolSize: number; schema?: s
     withSession: async (fn) => {
       const client = await pool.connect();
       try {
-        return await fn({
+        const result = await fn({
           exec: async (sql) => void (await client.query(sql)),
           query: async <T>(sql: string, params?: unknown[]) => (await client.query(sql, params)).rows as T[],
         });
-      } finally {
         client.release();
+        return result;
+      } catch (err) {
+        // Destroy rather than reuse: the session may still hold an advisory lock or an open transaction.
+        client.release(err as Error);
+        throw err;
       }
     },
     ping: async () => void (await pool.query('select 1')),

@@ -36,6 +36,13 @@ export function defaultMigrationsDir(): string {
   return join(import.meta.dirname, '..', '..', 'prisma', 'migrations');
 }
 
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/** Prisma accepts a recorded checksum of the file with LF or CRLF line endings (a Windows checkout). */
+function checksumMatches(file: MigrationFile, recorded: string): boolean {
+  return [file.sql, file.sql.replace(/\r\n/g, '\n'), file.sql.replace(/\r?\n/g, '\r\n')].some((t) => sha256(t) === recorded);
+}
+
 export function readMigrations(dir: string): MigrationFile[] {
   return readdirSync(dir, { withFileTypes: true })
     .filter((d) => d.isDirectory() && existsSync(join(dir, d.name, 'migration.sql')))
@@ -43,7 +50,7 @@ export function readMigrations(dir: string): MigrationFile[] {
     .sort()
     .map((name) => {
       const sql = readFileSync(join(dir, name, 'migration.sql'), 'utf8');
-      return { name, sql, checksum: createHash('sha256').update(sql).digest('hex') };
+      return { name, sql, checksum: sha256(sql) };
     });
 }
 
@@ -69,7 +76,7 @@ async function applyPending(s: SqlSession, files: MigrationFile[]): Promise<Migr
   for (const file of files) {
     const row = done.get(file.name);
     if (row?.finished_at) {
-      if (row.checksum !== file.checksum) {
+      if (!checksumMatches(file, row.checksum)) {
         throw new MigrationError(`migration ${file.name} was edited after it was applied (checksum differs); add a new migration instead`);
       }
       result.alreadyApplied.push(file.name);

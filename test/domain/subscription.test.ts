@@ -178,7 +178,7 @@ describe('subscriptionStatus', () => {
   // SPEC §4: payment details may be added *during* the trial. The trial is [start, end): at
   // trialEndsAt the org already reads as unsubscribed, so a payment method added at that
   // instant is after the trial and must not turn it into a subscription retroactively.
-  it.fails('payment method added exactly at trialEndsAt (trial already over) → stays unsubscribed', () => {
+  it('payment method added exactly at trialEndsAt (trial already over) → stays unsubscribed', () => {
     expect(subscriptionStatus(trial(), END).state).toBe('unsubscribed');
     expect(subscriptionStatus(trial({ paymentMethodAddedAt: END }), END)).toMatchObject({ state: 'unsubscribed', activeSince: null });
   });
