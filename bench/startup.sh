@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Measures `npm start` on PGlite: time until /healthz answers, and the server's RSS.
-# Usage: bash bench/startup.sh [runs]   (each run uses a fresh, empty data directory)
+# Usage: bash bench/startup.sh [runs]   (odd runs: fresh data directory; even runs: restart on it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 port=3917
 printf '| run | data dir | ready (ms) | RSS at ready (MB) | RSS after 200 requests (MB) |\n|---|---|---|---|---|\n'
+dir=""
 for i in $(seq 1 "$runs"); do
-  dir=$(mktemp -d)
+  # Odd runs start on a fresh, empty data directory (initdb + migrations); even runs restart on it.
+  if [ $((i % 2)) -eq 1 ]; then dir=$(mktemp -d); kind=fresh; else kind=existing; fi
   t0=$(date +%s%N)
   PORT=$port DATA_DIR="$dir" ORGSYNC_OPERATOR_TOKEN=bench-operator-token-000 LOG_LEVEL=warn npm start --silent >/dev/null 2>&1 &
   npm_pid=$!
@@ -23,6 +25,6 @@ for i in $(seq 1 "$runs"); do
   rss2=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
   kill -TERM "$pid"; wait "$npm_pid" 2>/dev/null || true
   while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
-  printf '| %s | %s | %d | %d | %d |\n' "$i" "fresh" $(( (t1 - t0) / 1000000 )) $(( rss1 / 1024 )) $(( rss2 / 1024 ))
-  rm -rf "$dir"
+  printf '| %s | %s | %d | %d | %d |\n' "$i" "$kind" $(( (t1 - t0) / 1000000 )) $(( rss1 / 1024 )) $(( rss2 / 1024 ))
+  if [ "$kind" = existing ]; then rm -rf "$dir"; fi
 done
