@@ -2,7 +2,7 @@ import type { Tx } from '../store/transaction.js';
 import { accountStore } from '../store/account-store.js';
 import { deltaStore, type NewDelta } from '../store/delta-store.js';
 import { subscriptionStore } from '../store/subscription-store.js';
-import { billability } from '../domain/billability.js';
+import { billability, type Billability } from '../domain/billability.js';
 import { subscriptionStatus } from '../domain/subscription.js';
 import type { RequestContext } from './context.js';
 
@@ -27,9 +27,9 @@ export async function syncBillability(tx: Tx, ctx: RequestContext, accountIds: s
   return deltas;
 }
 
-/** The live answer for one account, with its reasons, for display. */
-export async function currentBillability(tx: Tx, ctx: RequestContext, accountId: string) {
+/** The live answers for some accounts, with their reasons, for display. */
+export async function currentBillability(tx: Tx, ctx: RequestContext, accountIds: string[]): Promise<Map<string, Billability>> {
   const { state } = subscriptionStatus(await subscriptionStore.get(tx, ctx.orgId), ctx.now);
-  const [f] = await accountStore.billabilityFacts(tx, ctx.orgId, [accountId]);
-  return f ? billability({ ...f, subscriptionState: state }) : { billable: false, reasons: [] };
+  const facts = await accountStore.billabilityFacts(tx, ctx.orgId, accountIds);
+  return new Map(facts.map((f) => [f.id, billability({ ...f, subscriptionState: state })]));
 }
