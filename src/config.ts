@@ -19,6 +19,10 @@ const envSchema = z.object({
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(100 * 1024),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  SCIM_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
+  SCIM_RATE_LIMIT_PER_SECOND: z.coerce.number().int().min(1).max(100_000).default(100),
+  SCIM_RATE_LIMIT_BURST: z.coerce.number().int().min(1).max(1_000_000).default(200),
+  SCIM_TOKEN_GRACE_SECONDS: z.coerce.number().int().min(0).max(30 * 86400).default(86400),
 });
 
 export type Config = Readonly<{
@@ -29,6 +33,7 @@ export type Config = Readonly<{
   >;
   operatorToken: string | undefined;
   logLevel: string;
+  scim: Readonly<{ bodyLimitBytes: number; ratePerSecond: number; rateBurst: number; tokenGraceSeconds: number }>;
 }>;
 
 export class ConfigError extends Error {
@@ -61,6 +66,12 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       : { kind: 'pglite', dataDir: e.DATA_DIR },
     operatorToken: e.ORGSYNC_OPERATOR_TOKEN,
     logLevel: e.LOG_LEVEL,
+    scim: {
+      bodyLimitBytes: e.SCIM_BODY_LIMIT_BYTES,
+      ratePerSecond: e.SCIM_RATE_LIMIT_PER_SECOND,
+      rateBurst: e.SCIM_RATE_LIMIT_BURST,
+      tokenGraceSeconds: e.SCIM_TOKEN_GRACE_SECONDS,
+    },
   };
   return deepFreeze(config);
 }

@@ -24,6 +24,7 @@ describe('defaults', () => {
       database: { kind: 'pglite', dataDir: './data' },
       operatorToken: undefined,
       logLevel: 'info',
+      scim: { bodyLimitBytes: 1024 * 1024, ratePerSecond: 100, rateBurst: 200, tokenGraceSeconds: 86400 },
     } satisfies Config);
   });
 });

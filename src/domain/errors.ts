@@ -34,6 +34,19 @@ export class InvalidInput extends DomainError {
   }
 }
 
+/** A SCIM filter (or attribute path) that is malformed, too large, or names what we cannot filter on. */
+export class InvalidFilter extends DomainError {
+  readonly code = 'ERR_INVALID_FILTER';
+}
+
+/** The client sent more than its share (a SCIM token's rate limit); retry after `retryAfterSeconds`. */
+export class TooManyRequests extends DomainError {
+  readonly code = 'ERR_TOO_MANY_REQUESTS';
+  constructor(message: string, readonly retryAfterSeconds: number) {
+    super(message);
+  }
+}
+
 export class Unauthorized extends DomainError {
   readonly code = 'ERR_UNAUTHORIZED';
 }
