@@ -23,7 +23,10 @@ export async function startService(
   const migrated = await migrate(db);
   logger.info({ applied: migrated.applied, database: db.kind }, 'database ready');
 
-  const services = createServices({ db, operatorToken: config.operatorToken, ...(opts.verifier ? { verifier: opts.verifier } : {}) });
+  const services = createServices({
+    db, operatorToken: config.operatorToken, scim: config.scim, publicUrl: config.http.publicUrl,
+    ...(opts.verifier ? { verifier: opts.verifier } : {}),
+  });
   let draining = false;
   const app = createApp({ config, db, services, logger, isDraining: () => draining });
   const server = createServer(app);

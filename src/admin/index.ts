@@ -1,6 +1,7 @@
 import type { Services } from '../services/index.js';
 import type { RouteSpec } from './route-spec.js';
 import { accountRoutes } from './routes/account-routes.js';
+import { directoryRoutes } from './routes/directory-routes.js';
 import { domainRoutes } from './routes/domain-routes.js';
 import { orgRoutes } from './routes/org-routes.js';
 import { policyRoutes } from './routes/policy-routes.js';
@@ -13,5 +14,6 @@ export function adminRoutes(services: Services): RouteSpec[] {
   return [
     ...orgRoutes(services), ...domainRoutes(services), ...accountRoutes(services),
     ...siteRoutes(services), ...policyRoutes(services), ...subscriptionRoutes(services),
+    ...directoryRoutes(services),
   ];
 }

@@ -85,3 +85,41 @@ export const problemOut = z.object({
   errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(), rule: z.string().optional(),
 }).openapi('Problem');
 export const lists = { accounts: list(accountOut), policies: list(policyOut), sites: list(siteOut) };
+
+// Directories (SCIM connections) and their group mappings.
+export const IDP_KINDS = ['okta', 'entra', 'google', 'generic'] as const;
+export const createDirectoryBody = z.strictObject({
+  name,
+  idp: z.enum(IDP_KINDS, { error: `must be one of ${IDP_KINDS.join(', ')}` }),
+}).openapi('CreateDirectory');
+export const rotateTokenBody = z.strictObject({
+  graceSeconds: z.number().int('must be a whole number of seconds').min(0, 'must be 0 or more').max(30 * 86400, 'at most 30 days (2592000)').optional(),
+}).openapi('RotateDirectoryToken');
+export const directoryEventsQuery = pageQuery.extend({
+  failedOnly: z.enum(['true', 'false'], { error: 'must be true or false' }).optional(),
+});
+export const createGroupMappingBody = z.strictObject({
+  group: z.string().trim().min(1, 'must not be empty').max(256, 'at most 256 characters'),
+  siteId: uuid,
+  product: z.enum(PRODUCTS),
+  role: z.enum(ACCESS_ROLES).optional(),
+}).openapi('CreateGroupMapping');
+export const groupMappingParams = z.strictObject({ orgId: z.string(), id: uuid, mappingId: uuid });
+
+const directoryFields = {
+  id: uuid, name: z.string(), idp: z.enum(IDP_KINDS), scimBaseUrl: z.string(), tokenIssuedAt: z.string(), createdAt: z.string(),
+};
+export const directoryOut = z.object({
+  ...directoryFields, previousTokenExpiresAt: z.string().nullable(), tokenLastUsedAt: z.string().nullable(),
+  userCount: z.number(), groupCount: z.number(),
+}).openapi('Directory');
+export const directoryCreatedOut = z.object({ ...directoryFields, token: z.string() }).openapi('DirectoryCreated');
+export const directoryTokenOut = z.object({ token: z.string(), tokenIssuedAt: z.string(), previousTokenExpiresAt: z.string() }).openapi('DirectoryToken');
+export const groupMappingOut = z.object({
+  id: uuid, directoryId: uuid, group: z.string(), siteId: uuid, product: z.enum(PRODUCTS), role: z.enum(ACCESS_ROLES), createdAt: z.string(),
+}).openapi('GroupMapping');
+export const scimEventOut = z.object({
+  id: uuid, at: z.string(), method: z.string(), path: z.string(), status: z.number(), scimType: z.string().nullable(),
+  detail: z.string().nullable(), resourceId: z.string().nullable(), durationMs: z.number(), requestId: z.string().nullable(),
+}).openapi('ScimEvent');
+export const directoryLists = { directories: list(directoryOut), groupMappings: list(groupMappingOut), events: list(scimEventOut) };

@@ -8,13 +8,14 @@ import type { Database } from '../store/database.js';
 import type { Services } from '../services/index.js';
 import { DomainError } from '../domain/errors.js';
 import { adminRoutes } from '../admin/index.js';
+import { createScimRouter } from '../scim/router.js';
 import { buildDocument, createRegistry } from './openapi.js';
 import { mountRoutes } from './mount.js';
 import { PROBLEM_BASE, internalProblem, problemFor, sendProblem } from './problem.js';
 
 export type AppDeps = {
-  config: Pick<Config, 'http'>;
-  db: Pick<Database, 'ping'>;
+  config: Pick<Config, 'http' | 'scim'>;
+  db: Database;
   services: Services;
   logger: Logger;
   /** Flipped by graceful shutdown so load balancers stop routing here before we close. */
@@ -69,6 +70,9 @@ export function createApp(deps: AppDeps): Express {
       res.status(503).json({ status: 'database unavailable' });
     }
   });
+
+  // SCIM has its own auth, media types, body cap and error format (RFC 7644 §3.12).
+  app.use('/scim/v2/:directoryId', createScimRouter({ db: deps.db, services: deps.services, config: deps.config, logger: deps.logger }));
 
   const registry = createRegistry();
   const api = express.Router();

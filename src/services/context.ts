@@ -2,7 +2,11 @@
  * Who is acting, for which org, in which request. Passed explicitly to every service call:
  * never kept on a shared object between awaits.
  */
-export type Actor = { kind: 'operator' } | { kind: 'admin-key'; keyId: string } | { kind: 'system'; name: string };
+export type Actor =
+  | { kind: 'operator' }
+  | { kind: 'admin-key'; keyId: string }
+  | { kind: 'directory'; directoryId: string }
+  | { kind: 'system'; name: string };
 
 export type RequestContext = Readonly<{
   orgId: string;
@@ -15,6 +19,7 @@ export function actorLabel(actor: Actor): string {
   switch (actor.kind) {
     case 'operator': return 'operator';
     case 'admin-key': return `admin-key:${actor.keyId}`;
+    case 'directory': return `scim:${actor.directoryId}`;
     case 'system': return `system:${actor.name}`;
   }
 }

@@ -1,6 +1,7 @@
 import type { Database } from '../store/database.js';
 import { createAccountService } from './account-service.js';
 import { createAuditService } from './audit-service.js';
+import { createDirectoryService } from './directory-service.js';
 import { createDomainService } from './domain-service.js';
 import { createDnsHttpsVerifier, type DomainVerifier } from './domain-verifier.js';
 import { createOrgService } from './org-service.js';
@@ -8,7 +9,15 @@ import { createPolicyService } from './policy-service.js';
 import { createSiteService } from './site-service.js';
 import { createSubscriptionService } from './subscription-service.js';
 
-export type ServiceDeps = { db: Database; operatorToken: string | undefined; verifier?: DomainVerifier };
+export type ServiceDeps = {
+  db: Database;
+  operatorToken: string | undefined;
+  verifier?: DomainVerifier;
+  /** SCIM settings (config.scim); the token grace period defaults to one day. */
+  scim?: { tokenGraceSeconds: number };
+  /** External base URL (config.http.publicUrl), for SCIM base URLs; defaults to http://localhost:3000. */
+  publicUrl?: string;
+};
 
 /** The composition root of the use cases: every service built once, on one database. */
 export function createServices(deps: ServiceDeps) {
@@ -21,6 +30,10 @@ export function createServices(deps: ServiceDeps) {
     policies: createPolicyService(db),
     subscription: createSubscriptionService(db),
     audit: createAuditService(db),
+    directories: createDirectoryService(db, {
+      tokenGraceSeconds: deps.scim?.tokenGraceSeconds ?? 86_400,
+      publicUrl: deps.publicUrl ?? 'http://localhost:3000',
+    }),
   };
 }
 

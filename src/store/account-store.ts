@@ -4,7 +4,7 @@ import type { AccessFact } from '../domain/billability.js';
 import type { AccountSource, AccountStatus, RoleKind } from '../domain/types.js';
 
 export type AccountRow = {
-  id: string; orgId: string; email: string; displayName: string | null; givenName: string | null; familyName: string | null;
+  id: string; orgId: string; email: string; emailNormalized: string; displayName: string | null; givenName: string | null; familyName: string | null;
   managed: boolean; status: AccountStatus; source: AccountSource; directoryId: string | null; externalId: string | null;
   policyId: string | null; billable: boolean; createdAt: Date; updatedAt: Date;
 };
@@ -21,13 +21,20 @@ export type BillabilityFacts = {
 };
 
 const accountSelect = {
-  id: true, orgId: true, email: true, displayName: true, givenName: true, familyName: true, managed: true, status: true,
+  id: true, orgId: true, email: true, emailNormalized: true, displayName: true, givenName: true, familyName: true, managed: true, status: true,
   source: true, directoryId: true, externalId: true, policyId: true, billable: true, createdAt: true, updatedAt: true,
 } as const;
 
 export const accountStore = {
   async create(tx: Tx, orgId: string, a: NewAccount): Promise<AccountRow> {
     return tx.account.create({ data: { ...a, orgId }, select: accountSelect });
+  },
+  /** INSERT … ON CONFLICT DO NOTHING on (orgId, emailNormalized): safe when two pushes race on one email. */
+  async createIfAbsent(tx: Tx, orgId: string, a: NewAccount): Promise<void> {
+    await tx.account.createMany({ data: [{ ...a, orgId }], skipDuplicates: true });
+  },
+  async markSynced(tx: Tx, orgId: string, id: string, directoryId: string, externalId: string | null): Promise<void> {
+    await tx.account.updateMany({ where: { id, orgId }, data: { source: 'scim', directoryId, externalId } });
   },
   async get(tx: Tx, orgId: string, id: string): Promise<AccountRow | null> {
     return tx.account.findFirst({ where: { id, orgId }, select: accountSelect });

@@ -22,7 +22,7 @@ CREATE TABLE "ScimUser" (
     "id" UUID NOT NULL,
     "orgId" UUID NOT NULL,
     "directoryId" UUID NOT NULL,
-    "accountId" UUID NOT NULL,
+    "accountId" UUID,
     "userName" TEXT NOT NULL,
     "userNameNormalized" TEXT NOT NULL,
     "externalId" TEXT,
@@ -79,6 +79,7 @@ CREATE TABLE "ScimGroupMember" (
     "directoryId" UUID NOT NULL,
     "groupId" UUID NOT NULL,
     "userId" UUID NOT NULL,
+    "display" TEXT,
     "createdAt" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
 
     CONSTRAINT "ScimGroupMember_pkey" PRIMARY KEY ("groupId","userId")
@@ -166,6 +167,9 @@ ALTER TABLE "Directory" ADD CONSTRAINT "Directory_orgId_fkey" FOREIGN KEY ("orgI
 
 -- AddForeignKey
 ALTER TABLE "ScimUser" ADD CONSTRAINT "ScimUser_directoryId_fkey" FOREIGN KEY ("directoryId") REFERENCES "Directory"("id") ON DELETE CASCADE ON UPDATE CASCADE;
+
+-- AddForeignKey
+ALTER TABLE "ScimUser" ADD CONSTRAINT "ScimUser_accountId_fkey" FOREIGN KEY ("accountId") REFERENCES "Account"("id") ON DELETE CASCADE ON UPDATE CASCADE;
 
 -- AddForeignKey
 ALTER TABLE "ScimUserEmail" ADD CONSTRAINT "ScimUserEmail_userId_fkey" FOREIGN KEY ("userId") REFERENCES "ScimUser"("id") ON DELETE CASCADE ON UPDATE CASCADE;

@@ -1,0 +1,140 @@
+import SCIMMY from 'scimmy';
+import { InvalidFilter, PreconditionFailed } from '../domain/errors.js';
+import type { DirectoryContext, ScimUserService } from '../services/scim-user-service.js';
+import type { ScimGroupService } from '../services/scim-group-service.js';
+import { compileFilter, compileSort, type ScimKind, type ScimWhere } from './filter.js';
+import { normalisePatch, normaliseResource } from './dialect.js';
+import { etag, groupInput, parseIfMatch, renderGroup, renderUser, userInput } from './resources.js';
+import { attributesOf, listQuery, listResponse, type AttributeSpec } from './query.js';
+
+/** The outcome of a SCIM call, independent of express (an HTTP-free request object, like polis). */
+export type ScimResult = { status: number; body?: unknown; headers?: Record<string, string>; resourceId?: string; note?: string };
+export type ScimRequest = {
+  ctx: DirectoryContext; base: string; query: Record<string, unknown>; body: unknown; ifMatch: string | undefined; id?: string;
+  /** RFC 7644 §3.5.2 lets PATCH answer 204 without a body; see router.ts for who gets it. */
+  patchNoContent: boolean;
+};
+
+/** 200 with the resource, or 204 (with the ETag still set) when the client prefers it. */
+function patched(r: ScimRequest, status200: ScimResult): ScimResult {
+  return r.patchNoContent ? { ...status200, status: 204, body: undefined } : status200;
+}
+const skippedNote = (skipped: string[]) => (skipped.length ? { note: `skipped ${skipped.length} member id(s) that name no user: ${skipped.slice(0, 5).join(', ')}` } : {});
+
+function expectedVersion(ifMatch: string | undefined, current?: number): number | null {
+  const v = parseIfMatch(ifMatch);
+  if (v === 'mismatch' || (typeof v === 'number' && current !== undefined && v !== current)) {
+    throw new PreconditionFailed(`If-Match ${ifMatch} does not match the current version ${current !== undefined ? etag(current) : ''}`.trim());
+  }
+  return v;
+}
+
+/**
+ * Applies a PatchOp (RFC 7644 §3.5.2) to the full current resource with scimmy. Returns the
+ * patched resource, or undefined when the operations changed nothing (scimmy's apply() says so
+ * by returning undefined) — then nothing is written and the version stays, so IdP retries and
+ * Okta's password-only PATCH are no-ops.
+ */
+const applyPatch = async (current: Record<string, unknown>, body: unknown, schema: typeof SCIMMY.Schemas.User | typeof SCIMMY.Schemas.Group) => {
+  const instance = new schema(current, 'out');
+  let written: Record<string, unknown> | undefined;
+  const result = await new SCIMMY.Messages.PatchOp(body as never).apply(instance as never, async (patched: unknown) => {
+    written = JSON.parse(JSON.stringify(patched)) as Record<string, unknown>;
+    return patched as never;
+  });
+  return result === undefined ? undefined : written;
+};
+
+export function userHandlers(users: ScimUserService) {
+  return {
+    async list(r: ScimRequest): Promise<ScimResult> {
+      const q = listQuery(r.query);
+      const where = q.filter !== undefined ? compileFilterOrEmpty('User', q.filter) : {};
+      const { total, rows } = await users.list(r.ctx, where, compileSort('User', q.sortBy, q.sortOrder), q.startIndex - 1, q.count);
+      return { status: 200, body: listResponse(total, q.startIndex, rows.map((u) => renderUser(u, r.base, q.attributes.filter))) };
+    },
+    async get(r: ScimRequest): Promise<ScimResult> {
+      const u = await users.get(r.ctx, r.id!);
+      return { status: 200, body: renderUser(u, r.base, attributesOf(r.query).filter), headers: { ETag: etag(u.version) }, resourceId: u.id };
+    },
+    async create(r: ScimRequest): Promise<ScimResult> {
+      const { user } = await users.create(r.ctx, userInput(normaliseResource('User', r.body)));
+      return { status: 201, body: renderUser(user, r.base, attributesOf(r.query).filter), headers: { ETag: etag(user.version), Location: `${r.base}/Users/${user.id}` }, resourceId: user.id };
+    },
+    async replace(r: ScimRequest): Promise<ScimResult> {
+      const current = await users.get(r.ctx, r.id!);
+      const version = expectedVersion(r.ifMatch, current.version);
+      const u = await users.replace(r.ctx, r.id!, userInput(normaliseResource('User', r.body)), version ?? current.version);
+      return { status: 200, body: renderUser(u, r.base, attributesOf(r.query).filter), headers: { ETag: etag(u.version) }, resourceId: u.id };
+    },
+    async patch(r: ScimRequest): Promise<ScimResult> {
+      const current = await users.get(r.ctx, r.id!);
+      const version = expectedVersion(r.ifMatch, current.version);
+      const full = renderUser(current, r.base);
+      const result = await applyPatch(full, normalisePatch('User', r.body, full), SCIMMY.Schemas.User);
+      // Retried by the IdP on 412; a concurrent write between our read and write is reported, not lost.
+      const u = result ? await users.replace(r.ctx, r.id!, userInput(result), version ?? current.version) : current;
+      return patched(r, { status: 200, body: renderUser(u, r.base, attributesOf(r.query).filter), headers: { ETag: etag(u.version) }, resourceId: u.id });
+    },
+    async delete(r: ScimRequest): Promise<ScimResult> {
+      await users.delete(r.ctx, r.id!);
+      return { status: 204, resourceId: r.id! };
+    },
+  };
+}
+
+export function groupHandlers(groups: ScimGroupService) {
+  async function render(r: ScimRequest, rows: Awaited<ReturnType<ScimGroupService['get']>>[], attributes: AttributeSpec | undefined) {
+    // Members are loaded only when they will be shown (Entra reads groups with excludedAttributes=members).
+    const wantMembers = !attributes || attributes.wants('members');
+    const members = wantMembers ? await groups.membersOf(rows.map((g) => g.id)) : new Map<string, { userId: string; display: string | null }[]>();
+    const names = wantMembers ? await groups.memberNames([...new Set([...members.values()].flat().map((m) => m.userId))]) : new Map<string, string | null>();
+    // display: what the IdP called the member, else the user's own displayName.
+    return rows.map((g) => renderGroup(g, wantMembers ? (members.get(g.id) ?? []).map((m) => ({ value: m.userId, display: m.display ?? names.get(m.userId) ?? null })) : null, r.base, attributes?.filter));
+  }
+  return {
+    async list(r: ScimRequest): Promise<ScimResult> {
+      const q = listQuery(r.query);
+      const where = q.filter !== undefined ? compileFilterOrEmpty('Group', q.filter) : {};
+      const { total, rows } = await groups.list(r.ctx, where, compileSort('Group', q.sortBy, q.sortOrder), q.startIndex - 1, q.count);
+      return { status: 200, body: listResponse(total, q.startIndex, await render(r, rows, q.attributes)) };
+    },
+    async get(r: ScimRequest): Promise<ScimResult> {
+      const g = await groups.get(r.ctx, r.id!);
+      const [body] = await render(r, [g], attributesOf(r.query));
+      return { status: 200, body, headers: { ETag: etag(g.version) }, resourceId: g.id };
+    },
+    async create(r: ScimRequest): Promise<ScimResult> {
+      const { group: g, skipped } = await groups.create(r.ctx, groupInput(normaliseResource('Group', r.body)));
+      const [body] = await render(r, [g], attributesOf(r.query));
+      return { status: 201, body, headers: { ETag: etag(g.version), Location: `${r.base}/Groups/${g.id}` }, resourceId: g.id, ...skippedNote(skipped) };
+    },
+    async replace(r: ScimRequest): Promise<ScimResult> {
+      const current = await groups.get(r.ctx, r.id!);
+      const version = expectedVersion(r.ifMatch, current.version);
+      const { group: g, skipped } = await groups.replace(r.ctx, r.id!, groupInput(normaliseResource('Group', r.body)), version ?? current.version);
+      const [body] = await render(r, [g], attributesOf(r.query));
+      return { status: 200, body, headers: { ETag: etag(g.version) }, resourceId: g.id, ...skippedNote(skipped) };
+    },
+    async patch(r: ScimRequest): Promise<ScimResult> {
+      const current = await groups.get(r.ctx, r.id!);
+      const version = expectedVersion(r.ifMatch, current.version);
+      const [full] = await render(r, [current], undefined);
+      const result = await applyPatch(full!, normalisePatch('Group', r.body, full), SCIMMY.Schemas.Group);
+      const out = result ? await groups.replace(r.ctx, r.id!, groupInput(result), version ?? current.version) : { group: current, skipped: [] };
+      const g = out.group;
+      // Entra PATCHes large groups: don't render the member list nobody will read.
+      const [body] = r.patchNoContent ? [undefined] : await render(r, [g], attributesOf(r.query));
+      return patched(r, { status: 200, body, headers: { ETag: etag(g.version) }, resourceId: g.id, ...skippedNote(out.skipped) });
+    },
+    async delete(r: ScimRequest): Promise<ScimResult> {
+      await groups.delete(r.ctx, r.id!);
+      return { status: 204, resourceId: r.id! };
+    },
+  };
+}
+
+function compileFilterOrEmpty<K extends ScimKind>(kind: K, filter: string): ScimWhere<K> {
+  if (!filter.trim()) throw new InvalidFilter('the filter is empty');
+  return compileFilter(kind, filter) as ScimWhere<K>;
+}

@@ -1,0 +1,92 @@
+import SCIMMY from 'scimmy';
+import type { ScimUserRow } from '../store/scim-user-store.js';
+import type { ScimGroupRow } from '../store/scim-group-store.js';
+import type { ScimUserInput } from '../services/scim-user-service.js';
+import type { ScimGroupInput } from '../services/scim-group-service.js';
+
+export const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
+type Obj = Record<string, unknown>;
+
+let declared = false;
+/** Declares our resource types to scimmy once (discovery documents are built from them). */
+export function declareResources(): void {
+  if (declared) return;
+  declared = true;
+  SCIMMY.Resources.declare(SCIMMY.Resources.User.extend(SCIMMY.Schemas.EnterpriseUser, false));
+  SCIMMY.Resources.declare(SCIMMY.Resources.Group);
+  // scimmy gives roles.type an empty list of allowed values, refusing any value: Entra's app-role
+  // mapping would fail every create. RFC 7643 §4.1.2 sets no canonical values for it.
+  SCIMMY.Schemas.User.definition.attribute('roles.type').config.canonicalValues = false;
+}
+
+const str = (v: unknown): string | null => (typeof v === 'string' && v.trim() !== '' ? v : null);
+
+/** Coerces a (dialect-normalised) body with scimmy's User schema: types checked, readOnly attributes dropped (RFC 7643 §2.2). */
+export function userInput(body: unknown): ScimUserInput {
+  const instance = JSON.parse(JSON.stringify(new SCIMMY.Schemas.User(body as Obj, 'in'))) as Obj;
+  delete instance.meta;
+  delete instance.id;
+  // Okta sends the password on create; we never keep it (RFC 7643 §4.1.1: writeOnly, never returned).
+  delete instance.password;
+  const name = (instance.name ?? {}) as Obj;
+  const ent = (instance[ENTERPRISE] ?? {}) as Obj;
+  const userName = String(instance.userName ?? '').trim();
+  if (!userName) throw new TypeError("Required attribute 'userName' is missing or empty");
+  const emails = (Array.isArray(instance.emails) ? instance.emails : [])
+    .map((e: Obj) => ({ value: String(e.value ?? '').trim(), type: str(e.type), primary: e.primary === true }))
+    .filter((e) => e.value);
+  return {
+    columns: {
+      userName, userNameNormalized: userName.toLowerCase(), externalId: str(instance.externalId),
+      active: instance.active !== false, displayName: str(instance.displayName), givenName: str(name.givenName), familyName: str(name.familyName),
+      title: str(instance.title), userType: str(instance.userType), employeeNumber: str(ent.employeeNumber), department: str(ent.department),
+    },
+    emails,
+    resource: instance,
+  };
+}
+
+export function groupInput(body: unknown): ScimGroupInput {
+  const instance = JSON.parse(JSON.stringify(new SCIMMY.Schemas.Group(body as Obj, 'in'))) as Obj;
+  delete instance.meta;
+  delete instance.id;
+  const members = Array.isArray(instance.members) ? (instance.members as Obj[]) : [];
+  delete instance.members; // kept in ScimGroupMember rows, the source of truth
+  const displayName = String(instance.displayName ?? '').trim();
+  if (!displayName) throw new TypeError("Required attribute 'displayName' is missing or empty");
+  return {
+    displayName, externalId: str(instance.externalId),
+    members: members.map((m) => ({ id: String(m.value ?? ''), display: str(m.display) })).filter((m) => m.id),
+    resource: instance,
+  };
+}
+
+const meta = (row: { createdAt: Date; updatedAt: Date; version: number }) => ({ created: row.createdAt, lastModified: row.updatedAt, version: etag(row.version) });
+
+/** RFC 7644 §3.14: a weak ETag from the row version. */
+export const etag = (version: number) => `W/"${version}"`;
+export function parseIfMatch(header: string | undefined): number | null | 'mismatch' {
+  if (!header || header.trim() === '*') return null;
+  const m = /^\s*(?:W\/)?"(\d+)"\s*$/.exec(header);
+  return m ? Number(m[1]) : 'mismatch';
+}
+
+export function renderUser(row: ScimUserRow, base: string, attributes?: SCIMMY.Types.Filter): Obj {
+  const data = { ...(row.resource as Obj), id: row.id, meta: meta(row) };
+  return JSON.parse(JSON.stringify(new SCIMMY.Schemas.User(data, 'out', `${base}/Users`, attributes)));
+}
+
+export function renderGroup(row: ScimGroupRow, members: { value: string; display: string | null }[] | null, base: string, attributes?: SCIMMY.Types.Filter): Obj {
+  const data: Obj = { ...(row.resource as Obj), id: row.id, displayName: row.displayName, meta: meta(row) };
+  if (members) {
+    data.members = members.map((m) => ({ value: m.value, ...(m.display ? { display: m.display } : {}), $ref: `${base}/Users/${m.value}`, type: 'User' }));
+  }
+  return JSON.parse(JSON.stringify(new SCIMMY.Schemas.Group(data, 'out', `${base}/Groups`, attributes)));
+}
+
+/** attributes / excludedAttributes (RFC 7644 §3.4.2.5) as scimmy's egress filter, from an already validated list. */
+export function attributeFilter(attributes: string[], excluded: string[]): SCIMMY.Types.Filter | undefined {
+  if (attributes.length) return new SCIMMY.Types.Filter(attributes.map((a) => `${a} pr`).join(' and '));
+  if (excluded.length) return new SCIMMY.Types.Filter(excluded.map((a) => `${a} np`).join(' and '));
+  return undefined;
+}

@@ -1,0 +1,74 @@
+import type { Tx } from './transaction.js';
+import { Prisma } from '../generated/prisma/client.js';
+
+/** The filterable columns of a SCIM user, extracted by the SCIM surface from the resource. */
+export type ScimUserColumns = {
+  userName: string; userNameNormalized: string; externalId: string | null; active: boolean; displayName: string | null;
+  givenName: string | null; familyName: string | null; title: string | null; userType: string | null;
+  employeeNumber: string | null; department: string | null;
+};
+export type ScimEmail = { value: string; type: string | null; primary: boolean };
+export type ScimUserRow = ScimUserColumns & {
+  id: string; orgId: string; directoryId: string; accountId: string | null; resource: unknown; version: number;
+  deletedAt: Date | null; createdAt: Date; updatedAt: Date;
+};
+
+/** Ids are UUIDs; anything else names nothing (and must not reach PostgreSQL's uuid cast as a 500). */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const json = (v: unknown) => JSON.parse(JSON.stringify(v)) as Prisma.InputJsonValue;
+
+export const scimUserStore = {
+  async get(tx: Tx, directoryId: string, id: string): Promise<ScimUserRow | null> {
+    return UUID.test(id) ? tx.scimUser.findFirst({ where: { id, directoryId, deletedAt: null } }) : null;
+  },
+  async byUserName(tx: Tx, directoryId: string, userNameNormalized: string): Promise<ScimUserRow | null> {
+    return tx.scimUser.findUnique({ where: { directoryId_userNameNormalized: { directoryId, userNameNormalized } } });
+  },
+  async create(tx: Tx, orgId: string, directoryId: string, accountId: string | null, cols: ScimUserColumns, emails: ScimEmail[], resource: unknown, at: Date): Promise<ScimUserRow> {
+    const row = await tx.scimUser.create({ data: { ...cols, orgId, directoryId, accountId, resource: json(resource), createdAt: at, updatedAt: at } });
+    await scimUserStore.setEmails(tx, row, emails);
+    return row;
+  },
+  /** Writes a new state if the stored version is still `expectedVersion` (optimistic concurrency for ETags). */
+  async update(tx: Tx, row: Pick<ScimUserRow, 'id' | 'orgId' | 'directoryId'>, expectedVersion: number, data: Partial<ScimUserColumns> & { accountId?: string | null; resource?: unknown; deletedAt?: Date | null; createdAt?: Date }, emails: ScimEmail[] | null, at: Date): Promise<ScimUserRow | null> {
+    const { resource, ...rest } = data;
+    const res = await tx.scimUser.updateMany({
+      where: { id: row.id, directoryId: row.directoryId, version: expectedVersion },
+      data: { ...rest, ...(resource !== undefined ? { resource: json(resource) } : {}), version: { increment: 1 }, updatedAt: at },
+    });
+    if (res.count !== 1) return null;
+    if (emails) await scimUserStore.setEmails(tx, row, emails);
+    return tx.scimUser.findUnique({ where: { id: row.id } });
+  },
+  async setEmails(tx: Tx, row: Pick<ScimUserRow, 'id' | 'orgId' | 'directoryId'>, emails: ScimEmail[]): Promise<void> {
+    await tx.scimUserEmail.deleteMany({ where: { userId: row.id } });
+    if (emails.length) {
+      await tx.scimUserEmail.createMany({
+        data: emails.map((e) => ({ orgId: row.orgId, directoryId: row.directoryId, userId: row.id, value: e.value, valueNormalized: e.value.toLowerCase(), type: e.type, primary: e.primary })),
+      });
+    }
+  },
+  async list(tx: Tx, directoryId: string, where: Prisma.ScimUserWhereInput, orderBy: Prisma.ScimUserOrderByWithRelationInput[], skip: number, take: number) {
+    const scoped = { AND: [{ directoryId, deletedAt: null }, where] };
+    const total = await tx.scimUser.count({ where: scoped });
+    const rows = take > 0 && skip < total ? await tx.scimUser.findMany({ where: scoped, orderBy, skip, take }) : [];
+    return { total, rows };
+  },
+  /** Other live SCIM users of any directory of the org linked to the account, and whether any is active. */
+  async activeLinks(tx: Tx, orgId: string, accountId: string, exceptId: string): Promise<number> {
+    return tx.scimUser.count({ where: { orgId, accountId, deletedAt: null, active: true, id: { not: exceptId } } });
+  },
+  async removeMemberships(tx: Tx, userId: string): Promise<void> {
+    await tx.scimGroupMember.deleteMany({ where: { userId } });
+  },
+  /** Live ids among `ids` in this directory (group member validation). */
+  async existingIds(tx: Tx, directoryId: string, ids: string[]): Promise<Set<string>> {
+    const rows = await tx.scimUser.findMany({ where: { directoryId, deletedAt: null, id: { in: ids } }, select: { id: true } });
+    return new Set(rows.map((r) => r.id));
+  },
+  async displayNames(tx: Tx, ids: string[]): Promise<Map<string, string | null>> {
+    const rows = await tx.scimUser.findMany({ where: { id: { in: ids } }, select: { id: true, displayName: true, userName: true } });
+    return new Map(rows.map((r) => [r.id, r.displayName ?? r.userName]));
+  },
+};
