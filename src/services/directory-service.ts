@@ -1,4 +1,5 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { scimUserStore } from '../store/scim-user-store.js';
 import type { Database } from '../store/database.js';
 import { inTransaction, isUniqueViolation, type Tx } from '../store/transaction.js';
 import { directoryStore, type DirectoryRow, type IdpKind } from '../store/directory-store.js';
@@ -137,6 +138,12 @@ export function createDirectoryService(db: Database, opts: DirectoryServiceOptio
     },
 
     /** The SCIM request log of a directory, newest first; failedOnly keeps status >= 400. */
+    /** Pushed users the org cannot manage yet, and why (the IdP was told success for each). */
+    async syncIssues(ctx: RequestContext, id: string, page: PageRequest) {
+      await mustGet(db.prisma, ctx, id);
+      return scimUserStore.syncIssues(db.prisma, ctx.orgId, id, page);
+    },
+
     async events(ctx: RequestContext, id: string, page: PageRequest, filter: { failedOnly?: boolean | undefined } = {}) {
       await mustGet(db.prisma, ctx, id);
       const res = await scimEventStore.list(db.prisma, ctx.orgId, id, page, { failedOnly: filter.failedOnly });

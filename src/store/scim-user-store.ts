@@ -1,5 +1,6 @@
 import type { Tx } from './transaction.js';
 import { Prisma } from '../generated/prisma/client.js';
+import { afterCursor, orderBy, toPage, type PageRequest } from './paging.js';
 
 /** The filterable columns of a SCIM user, extracted by the SCIM surface from the resource. */
 export type ScimUserColumns = {
@@ -58,6 +59,23 @@ export const scimUserStore = {
   /** Other live SCIM users of any directory of the org linked to the account, and whether any is active. */
   async activeLinks(tx: Tx, orgId: string, accountId: string, exceptId: string): Promise<number> {
     return tx.scimUser.count({ where: { orgId, accountId, deletedAt: null, active: true, id: { not: exceptId } } });
+  },
+  /**
+   * Sync issues of a directory, in SQL: live users with no usable email (not linked to any
+   * account) or linked to an external account (email domain not verified by the org).
+   */
+  async syncIssues(tx: Tx, orgId: string, directoryId: string, page: PageRequest) {
+    const rows = await tx.scimUser.findMany({
+      where: { orgId, directoryId, deletedAt: null, OR: [{ accountId: null }, { account: { managed: false } }], ...afterCursor(page.cursor) },
+      orderBy: [...orderBy()],
+      take: page.limit + 1,
+      select: { id: true, userName: true, externalId: true, active: true, createdAt: true, account: { select: { id: true, email: true, emailDomain: true } } },
+    });
+    return toPage(rows, page.limit, (r) => r.account
+      ? { scimUserId: r.id, userName: r.userName, externalId: r.externalId, active: r.active, accountId: r.account.id, email: r.account.email,
+          issue: 'external-account' as const, detail: `${r.account.emailDomain} is not a verified domain of the org: the account is external, not managed (verify the domain to manage it)` }
+      : { scimUserId: r.id, userName: r.userName, externalId: r.externalId, active: r.active, accountId: null, email: null,
+          issue: 'no-email' as const, detail: 'the user has no email address (emails[].value, or an email userName): it is linked to no account' });
   },
   async removeMemberships(tx: Tx, userId: string): Promise<void> {
     await tx.scimGroupMember.deleteMany({ where: { userId } });

@@ -19,6 +19,7 @@ function pathFor(template: string, orgId: string): string {
     .replace('{product}', 'jira')
     .replace('{accountId}', aAccountId)
     .replace('{roleId}', '00000000-0000-4000-8000-000000000000')
+    .replace('{mappingId}', '00000000-0000-4000-8000-000000000001')
     .replace('{id}', aAccountId);
 }
 

@@ -33,6 +33,12 @@ export function directoryRoutes(s: Services): RouteSpec[] {
       handler: async ({ ctx, params, body }) => ({ status: 200, body: await s.directories.rotateToken(ctx, params.id, body) }),
     }),
     route({
+      method: 'get', path: '/api/v1/orgs/{orgId}/directories/{id}/sync-issues', tag: 'directories', auth: 'org',
+      summary: 'Pushed users the org cannot manage: external accounts (unverified email domain) and users without an email',
+      params: idParams, query: pageQuery, responses: { 200: { description: 'sync issues, oldest first' } },
+      handler: async ({ ctx, params, query }) => ({ status: 200, body: await s.directories.syncIssues(ctx, params.id, query) }),
+    }),
+    route({
       method: 'get', path: '/api/v1/orgs/{orgId}/directories/{id}/events', tag: 'directories', auth: 'org',
       summary: 'The SCIM request log, newest first; failedOnly=true keeps the failed ones',
       params: idParams, query: directoryEventsQuery, responses: { 200: { description: 'SCIM requests', schema: directoryLists.events } },
