@@ -23,7 +23,30 @@ const envSchema = z.object({
   SCIM_RATE_LIMIT_PER_SECOND: z.coerce.number().int().min(1).max(100_000).default(100),
   SCIM_RATE_LIMIT_BURST: z.coerce.number().int().min(1).max(1_000_000).default(200),
   SCIM_TOKEN_GRACE_SECONDS: z.coerce.number().int().min(0).max(30 * 86400).default(86400),
+  BILLING_TIERS: z.string().optional(),
+  BILLING_CURRENCY: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code like USD').default('USD'),
+  SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional(),
+  MAIL_FROM: z.string().min(3).default('orgsync <billing@orgsync.invalid>'),
+  WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(8),
+  WEBHOOK_BASE_DELAY_MS: z.coerce.number().int().min(1).max(3_600_000).default(2000),
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5000),
+  JOBS_ENABLED: z.enum(['true', 'false']).default('true'),
 });
+
+/**
+ * Progressive price per billable user per month, in the currency's minor unit (cents): each
+ * band prices the users that fall in it (SPEC §5). `upTo: null` is the last, open band.
+ */
+export type PriceTier = { upTo: number | null; unitPrice: number };
+export const DEFAULT_TIERS: PriceTier[] = [
+  { upTo: 100, unitPrice: 400 },
+  { upTo: 1000, unitPrice: 300 },
+  { upTo: 5000, unitPrice: 200 },
+  { upTo: null, unitPrice: 150 },
+];
+const tiersSchema = z.array(z.strictObject({ upTo: z.number().int().positive().nullable(), unitPrice: z.number().int().min(0) })).min(1)
+  .refine((t) => t.at(-1)!.upTo === null, 'the last tier must have upTo: null')
+  .refine((t) => t.slice(0, -1).every((x, i) => x.upTo !== null && (i === 0 || x.upTo > t[i - 1]!.upTo!)), 'upTo must increase');
 
 export type Config = Readonly<{
   http: Readonly<{ port: number; host: string; publicUrl: string; bodyLimitBytes: number; shutdownTimeoutMs: number }>;
@@ -34,6 +57,12 @@ export type Config = Readonly<{
   operatorToken: string | undefined;
   logLevel: string;
   scim: Readonly<{ bodyLimitBytes: number; ratePerSecond: number; rateBurst: number; tokenGraceSeconds: number }>;
+  billing: Readonly<{
+    tiers: readonly PriceTier[]; currency: string;
+    webhook: Readonly<{ maxAttempts: number; baseDelayMs: number; timeoutMs: number }>;
+  }>;
+  mail: Readonly<{ smtpUrl: string | undefined; from: string }>;
+  jobs: Readonly<{ enabled: boolean }>;
 }>;
 
 export class ConfigError extends Error {
@@ -53,6 +82,18 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
   }
   const e = parsed.data;
+  let tiers: PriceTier[] = DEFAULT_TIERS;
+  if (e.BILLING_TIERS) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(e.BILLING_TIERS);
+    } catch {
+      throw new ConfigError(['BILLING_TIERS: must be JSON, e.g. [{"upTo":100,"unitPrice":400},{"upTo":null,"unitPrice":300}]']);
+    }
+    const t = tiersSchema.safeParse(raw);
+    if (!t.success) throw new ConfigError(t.error.issues.map((i) => `BILLING_TIERS${i.path.length ? '.' + i.path.join('.') : ''}: ${i.message}`));
+    tiers = t.data;
+  }
   const config: Config = {
     http: {
       port: e.PORT,
@@ -72,6 +113,12 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       rateBurst: e.SCIM_RATE_LIMIT_BURST,
       tokenGraceSeconds: e.SCIM_TOKEN_GRACE_SECONDS,
     },
+    billing: {
+      tiers, currency: e.BILLING_CURRENCY,
+      webhook: { maxAttempts: e.WEBHOOK_MAX_ATTEMPTS, baseDelayMs: e.WEBHOOK_BASE_DELAY_MS, timeoutMs: e.WEBHOOK_TIMEOUT_MS },
+    },
+    mail: { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM },
+    jobs: { enabled: e.JOBS_ENABLED === 'true' },
   };
   return deepFreeze(config);
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, type Config } from '../src/config.js';
+import { ConfigError, DEFAULT_TIERS, loadConfig, type Config } from '../src/config.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -25,6 +25,9 @@ describe('defaults', () => {
       operatorToken: undefined,
       logLevel: 'info',
       scim: { bodyLimitBytes: 1024 * 1024, ratePerSecond: 100, rateBurst: 200, tokenGraceSeconds: 86400 },
+      billing: { tiers: DEFAULT_TIERS, currency: 'USD', webhook: { maxAttempts: 8, baseDelayMs: 2000, timeoutMs: 5000 } },
+      mail: { smtpUrl: undefined, from: 'orgsync <billing@orgsync.invalid>' },
+      jobs: { enabled: true },
     } satisfies Config);
   });
 });
