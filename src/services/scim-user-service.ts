@@ -35,6 +35,14 @@ export function linkingEmail(input: ScimUserInput): string | null {
   return null;
 }
 
+/** How long a deleted SCIM user is kept (API.md: a later POST of the same userName revives it). */
+export const TOMBSTONE_DAYS = 14;
+
+/** Purges SCIM users deleted more than 14 days ago; called by the retention job. */
+export async function purgeScimTombstones(db: Database, now: Date): Promise<number> {
+  return inTransaction(db, (tx) => scimUserStore.purgeTombstones(tx, new Date(now.getTime() - TOMBSTONE_DAYS * 86_400_000)));
+}
+
 export function createScimUserService(db: Database) {
   /**
    * Finds or creates the account for an email and makes it a synced account of this directory.

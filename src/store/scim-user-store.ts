@@ -77,6 +77,10 @@ export const scimUserStore = {
       : { scimUserId: r.id, userName: r.userName, externalId: r.externalId, active: r.active, accountId: null, email: null,
           issue: 'no-email' as const, detail: 'the user has no email address (emails[].value, or an email userName): it is linked to no account' });
   },
+  /** Deletes SCIM records tombstoned before `before` (their accounts stay, disabled). */
+  async purgeTombstones(tx: Tx, before: Date): Promise<number> {
+    return (await tx.scimUser.deleteMany({ where: { deletedAt: { lt: before } } })).count;
+  },
   async removeMemberships(tx: Tx, userId: string): Promise<void> {
     await tx.scimGroupMember.deleteMany({ where: { userId } });
   },

@@ -218,3 +218,22 @@ describe('rate limit', () => {
     }
   });
 });
+
+describe('tombstones', () => {
+  it('a deleted user is kept 14 days, then purged; a later POST creates it afresh', async () => {
+    const { purgeScimTombstones } = await import('../../src/services/scim-user-service.js');
+    const dir = await orgWithDirectory(app, { name: 'Tomb Co', domain: 'tomb.example' });
+    const s = scim(app, dir);
+    const id = (await s.post('/Users', user('t@tomb.example')).expect(201)).body.id;
+    await s.delete(`/Users/${id}`).expect(204);
+    const deletedAt = (await app.svc.db.prisma.scimUser.findUnique({ where: { id } }))!.deletedAt!;
+    expect(await purgeScimTombstones(app.svc.db, new Date(deletedAt.getTime() + 13 * 86_400_000))).toBe(0);
+    expect(await app.svc.db.prisma.scimUser.count({ where: { id } })).toBe(1);
+    expect(await purgeScimTombstones(app.svc.db, new Date(deletedAt.getTime() + 14 * 86_400_000 + 1))).toBeGreaterThanOrEqual(1);
+    expect(await app.svc.db.prisma.scimUser.count({ where: { id } })).toBe(0);
+    expect((await accountOf(dir, 't@tomb.example')).status, 'the account stays, disabled').toBe('disabled');
+    const again = await s.post('/Users', user('t@tomb.example')).expect(201);
+    expect(again.body.id).not.toBe(id);
+    expect((await accountOf(dir, 't@tomb.example')).status).toBe('active');
+  });
+});
