@@ -4,22 +4,27 @@ import { createLogger } from './log.js';
 import { openDatabase } from './store/database.js';
 import { migrate } from './store/migrator.js';
 import { startService } from './server.js';
+import { runReconcileCommand } from './jobs/reconcile-command.js';
 
 const HELP = `orgsync — identity sync: SCIM provisioning, SSO and billable-user accounting
 
 Usage:
   orgsync serve      migrate the database, then serve HTTP (the default)
   orgsync migrate    apply pending migrations and exit
+  orgsync reconcile [--org <orgId>]
+                     recompute the billable set and correct the ledger; exits 1 when it
+                     corrected anything, 0 when clean (orgsync reconcile --help)
   orgsync --help     this text
 
 Configuration comes from the environment (see README.md): PORT, HOST, DATABASE_URL,
 DATA_DIR, DATABASE_POOL_SIZE, ORGSYNC_OPERATOR_TOKEN, PUBLIC_URL, LOG_LEVEL,
-BODY_LIMIT_BYTES, SHUTDOWN_TIMEOUT_MS.
+BODY_LIMIT_BYTES, SHUTDOWN_TIMEOUT_MS, JOBS_ENABLED, JOBS_FAST, JOBS_SCHEDULE, SMTP_URL, MAIL_FROM.
 `;
 
 export async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: false, options: { help: { type: 'boolean', short: 'h' } } });
   const command = positionals[0] ?? 'serve';
+  if (command === 'reconcile') return reconcile(argv.slice(argv.indexOf('reconcile') + 1));
   if (values.help || command === 'help') {
     process.stdout.write(HELP);
     return 0;
@@ -61,4 +66,27 @@ export async function main(argv: string[]): Promise<number> {
     process.once('SIGINT', onSignal);
   });
   return 0;
+}
+
+/** `orgsync reconcile`: its own options (strict), then the run on a migrated database. */
+async function reconcile(args: string[]): Promise<number> {
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  return runReconcileCommand(args, {
+    openDb: async () => {
+      const db = await openDatabase(config.database);
+      await migrate(db);
+      return db;
+    },
+    closeDb: (db) => db.close(),
+    stdout: process.stdout, stderr: process.stderr,
+  });
 }

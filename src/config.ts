@@ -1,3 +1,4 @@
+import cron from 'node-cron';
 import { z } from 'zod';
 
 /**
@@ -31,7 +32,14 @@ const envSchema = z.object({
   WEBHOOK_BASE_DELAY_MS: z.coerce.number().int().min(1).max(3_600_000).default(2000),
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5000),
   JOBS_ENABLED: z.enum(['true', 'false']).default('true'),
+  // Every job every few seconds (tests and demos); JOBS_SCHEDULE overrides single jobs' cron expressions.
+  JOBS_FAST: z.enum(['true', 'false']).default('false'),
+  JOBS_SCHEDULE: z.string().max(2000).optional(),
 });
+
+export const JOB_NAMES = ['outbox-delivery', 'reconciliation', 'trial-ends', 'retention-purge', 'bill-notices'] as const;
+export type JobName = (typeof JOB_NAMES)[number];
+const scheduleSchema = z.partialRecord(z.enum(JOB_NAMES), z.string().min(9).max(100).refine((e) => cron.validate(e), 'must be a node-cron expression'));
 
 /**
  * Progressive price per billable user per month, in the currency's minor unit (cents): each
@@ -62,7 +70,8 @@ export type Config = Readonly<{
     webhook: Readonly<{ maxAttempts: number; baseDelayMs: number; timeoutMs: number }>;
   }>;
   mail: Readonly<{ smtpUrl: string | undefined; from: string }>;
-  jobs: Readonly<{ enabled: boolean }>;
+  /** fast: every job every few seconds; schedules: cron expressions that replace a job's default. */
+  jobs: Readonly<{ enabled: boolean; fast: boolean; schedules: Readonly<Partial<Record<JobName, string>>> }>;
 }>;
 
 export class ConfigError extends Error {
@@ -94,6 +103,18 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     if (!t.success) throw new ConfigError(t.error.issues.map((i) => `BILLING_TIERS${i.path.length ? '.' + i.path.join('.') : ''}: ${i.message}`));
     tiers = t.data;
   }
+  let schedules: Partial<Record<JobName, string>> = {};
+  if (e.JOBS_SCHEDULE) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(e.JOBS_SCHEDULE);
+    } catch {
+      throw new ConfigError(['JOBS_SCHEDULE: must be JSON, e.g. {"reconciliation":"0 30 2 * * *"}']);
+    }
+    const s = scheduleSchema.safeParse(raw);
+    if (!s.success) throw new ConfigError(s.error.issues.map((i) => `JOBS_SCHEDULE${i.path.length ? '.' + i.path.join('.') : ''}: ${i.message}`));
+    schedules = s.data;
+  }
   const config: Config = {
     http: {
       port: e.PORT,
@@ -118,7 +139,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       webhook: { maxAttempts: e.WEBHOOK_MAX_ATTEMPTS, baseDelayMs: e.WEBHOOK_BASE_DELAY_MS, timeoutMs: e.WEBHOOK_TIMEOUT_MS },
     },
     mail: { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM },
-    jobs: { enabled: e.JOBS_ENABLED === 'true' },
+    jobs: { enabled: e.JOBS_ENABLED === 'true', fast: e.JOBS_FAST === 'true', schedules },
   };
   return deepFreeze(config);
 }

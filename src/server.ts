@@ -6,8 +6,16 @@ import { migrate } from './store/migrator.js';
 import { createServices } from './services/index.js';
 import type { DomainVerifier } from './services/domain-verifier.js';
 import { createApp } from './http/app.js';
+import { createScheduler, type Scheduler } from './jobs/scheduler.js';
+import { createJobs } from './jobs/jobs.js';
+import type { Mailer } from './billing/mailer.js';
 
-export type RunningService = { server: Server; db: Database; logger: Logger; url: string; stop(): Promise<void> };
+export type RunningService = {
+  server: Server; db: Database; logger: Logger; url: string;
+  /** The cron jobs; started only when config.jobs.enabled, but runJobOnce works either way. */
+  scheduler: Scheduler;
+  stop(): Promise<void>;
+};
 
 /**
  * Opens the database, migrates it, and serves. stop() drains: it stops accepting, lets
@@ -15,7 +23,7 @@ export type RunningService = { server: Server; db: Database; logger: Logger; url
  */
 export async function startService(
   config: Config,
-  opts: { logger?: Logger; verifier?: DomainVerifier; db?: Database } = {},
+  opts: { logger?: Logger; verifier?: DomainVerifier; db?: Database; mailer?: Mailer | null } = {},
 ): Promise<RunningService> {
   const logger = opts.logger ?? createLogger(config.logLevel);
   const t0 = performance.now();
@@ -24,7 +32,7 @@ export async function startService(
   logger.info({ applied: migrated.applied, database: db.kind }, 'database ready');
 
   const services = createServices({
-    db, operatorToken: config.operatorToken, scim: config.scim, publicUrl: config.http.publicUrl,
+    db, operatorToken: config.operatorToken, scim: config.scim, publicUrl: config.http.publicUrl, billing: config.billing,
     ...(opts.verifier ? { verifier: opts.verifier } : {}),
   });
   let draining = false;
@@ -37,6 +45,10 @@ export async function startService(
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.http.port;
   const url = `http://127.0.0.1:${port}`;
+  const scheduler = createScheduler({
+    db, logger, jobs: createJobs({ config, ...(opts.mailer !== undefined ? { mailer: opts.mailer } : {}) }),
+  });
+  if (config.jobs.enabled) scheduler.start();
   logger.info({ port, ms: Math.round(performance.now() - t0), operatorApi: Boolean(config.operatorToken) }, 'orgsync serving');
 
   let stopping: Promise<void> | null = null;
@@ -46,11 +58,12 @@ export async function startService(
     server.closeIdleConnections();
     const timer = setTimeout(() => server.closeAllConnections(), config.http.shutdownTimeoutMs);
     timer.unref();
-    await closed;
+    // No new ticks; the running ones finish (they are awaited) before the database closes.
+    await Promise.all([closed, scheduler.stop()]);
     clearTimeout(timer);
     await db.close();
     logger.info('orgsync stopped');
   })());
 
-  return { server, db, logger, url, stop };
+  return { server, db, logger, url, scheduler, stop };
 }

@@ -27,7 +27,7 @@ describe('defaults', () => {
       scim: { bodyLimitBytes: 1024 * 1024, ratePerSecond: 100, rateBurst: 200, tokenGraceSeconds: 86400 },
       billing: { tiers: DEFAULT_TIERS, currency: 'USD', webhook: { maxAttempts: 8, baseDelayMs: 2000, timeoutMs: 5000 } },
       mail: { smtpUrl: undefined, from: 'orgsync <billing@orgsync.invalid>' },
-      jobs: { enabled: true },
+      jobs: { enabled: true, fast: false, schedules: {} },
     } satisfies Config);
   });
 });

@@ -3,7 +3,6 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import type { Logger } from '../log.js';
 import type { Config } from '../config.js';
 import type { Database } from '../store/database.js';
-import { inTransaction } from '../store/transaction.js';
 import { scimEventStore } from '../store/scim-event-store.js';
 import { Unauthorized } from '../domain/errors.js';
 import { bearerToken } from '../http/auth.js';
@@ -121,11 +120,12 @@ export function createScimRouter(deps: { db: Database; services: Services; confi
     const l = locals(res);
     if (!l.ctx) return; // unauthenticated requests are not attributed to a directory
     try {
-      await inTransaction(db, (tx) => scimEventStore.append(tx, l.ctx!.orgId, {
-        directoryId: l.ctx!.directoryId, method: req.method, path: req.path.slice(0, 200), status: res.statusCode,
+      // One INSERT is atomic by itself: no interactive transaction (BEGIN/COMMIT round trips on every request).
+      await scimEventStore.append(db.prisma, l.ctx.orgId, {
+        directoryId: l.ctx.directoryId, method: req.method, path: req.path.slice(0, 200), status: res.statusCode,
         scimType: l.outcome?.scimType ?? null, detail: l.outcome?.detail?.slice(0, 500) ?? null, resourceId: l.outcome?.resourceId ?? null,
-        durationMs: Math.round(performance.now() - l.started), requestId: l.ctx!.requestId,
-      }));
+        durationMs: Math.round(performance.now() - l.started), requestId: l.ctx.requestId,
+      });
     } catch (err) {
       (req.log ?? logger).warn({ err }, 'could not record SCIM event');
     }

@@ -51,6 +51,7 @@ export function createAccountService(db: Database) {
 
   async function setStatus(ctx: RequestContext, id: string, status: 'active' | 'disabled') {
     return inTransaction(db, async (tx) => {
+      await accountStore.lockForUpdate(tx, ctx.orgId, [id]);
       const before = await mustGet(tx, ctx, id);
       if (before.status === status) return view(tx, ctx, before); // idempotent: nothing changes, nothing is audited
       const after = await accountStore.setStatus(tx, ctx.orgId, id, status);

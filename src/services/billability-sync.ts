@@ -1,35 +1,56 @@
 import type { Tx } from '../store/transaction.js';
-import { accountStore } from '../store/account-store.js';
 import { deltaStore, type NewDelta } from '../store/delta-store.js';
-import { subscriptionStore } from '../store/subscription-store.js';
-import { billability, type Billability } from '../domain/billability.js';
-import { subscriptionStatus } from '../domain/subscription.js';
+import type { Billability } from '../domain/billability.js';
+import { evaluateBillability, orgBillingFacts, withoutJit } from '../billing/billable-set.js';
 import type { RequestContext } from './context.js';
 
 /**
- * Recomputes billability for the accounts a change touched, inside the change's transaction,
- * and writes a billable delta for each account whose answer flipped (SPEC §6): no delta
- * without its change, no change without its delta, no delta when nothing flipped.
+ * Recomputes billability for the accounts a change touched (or all of the org's), inside the
+ * change's transaction, and writes a billable delta for each account whose answer flipped
+ * (SPEC §6): no delta without its change, no change without its delta, no delta when nothing
+ * flipped. The answer comes from the set-based form of the rule (src/billing/billable-set.ts),
+ * one query whatever the number of accounts.
  */
 export async function syncBillability(tx: Tx, ctx: RequestContext, accountIds: string[] | 'all', cause: string): Promise<NewDelta[]> {
-  const ids = accountIds === 'all' ? await accountStore.allIds(tx, ctx.orgId) : [...new Set(accountIds)];
-  if (!ids.length) return [];
-  const { state } = subscriptionStatus(await subscriptionStore.get(tx, ctx.orgId), ctx.now);
-  const facts = await accountStore.billabilityFacts(tx, ctx.orgId, ids);
-  const deltas: NewDelta[] = [];
-  for (const f of facts) {
-    const b = billability({ ...f, subscriptionState: state });
-    if (b.billable !== f.billable) deltas.push({ accountId: f.id, kind: b.billable ? 'added' : 'removed', reasons: b.reasons, cause });
-  }
-  await accountStore.setBillable(tx, ctx.orgId, deltas.filter((d) => d.kind === 'added').map((d) => d.accountId), true);
-  await accountStore.setBillable(tx, ctx.orgId, deltas.filter((d) => d.kind === 'removed').map((d) => d.accountId), false);
+  const ids = accountIds === 'all' ? undefined : [...new Set(accountIds)];
+  if (ids && !ids.length) return [];
+  if (!ids) await withoutJit(tx); // the whole org: a plan big enough to tempt the JIT, for nothing
+  // Two transactions changing one account must not both compare against the same stored flag
+  // (both would write 'added'): lock the rows, in id order so lockers never wait on each other
+  // in a cycle, and read the flags after the lock (READ COMMITTED: a fresh snapshot per statement).
+  await lockAccounts(tx, ctx.orgId, ids);
+  const rows = await evaluateBillability(tx, ctx.orgId, await orgBillingFacts(tx, ctx.orgId, ctx.now), ids ? { accountIds: ids } : {});
+  const deltas: NewDelta[] = rows
+    .filter((r) => r.billable !== r.stored)
+    .map((r) => ({ accountId: r.id, kind: r.billable ? 'added' : 'removed', reasons: r.reasons, cause }));
+  await setBillable(tx, ctx, deltas.filter((d) => d.kind === 'added').map((d) => d.accountId), true);
+  await setBillable(tx, ctx, deltas.filter((d) => d.kind === 'removed').map((d) => d.accountId), false);
   await deltaStore.append(tx, ctx.orgId, deltas);
   return deltas;
 }
 
+async function lockAccounts(tx: Tx, orgId: string, ids: string[] | undefined): Promise<void> {
+  if (ids) {
+    await tx.$executeRaw`
+      SELECT 1 FROM "Account" WHERE "orgId" = ${orgId}::uuid AND "id" = ANY(string_to_array(${[...ids].sort().join(',')}, ',')::uuid[])
+      ORDER BY "id" FOR UPDATE`;
+  } else {
+    await tx.$executeRaw`SELECT 1 FROM "Account" WHERE "orgId" = ${orgId}::uuid ORDER BY "id" FOR UPDATE`;
+  }
+}
+
+/** One statement whatever the number of accounts (no bind-parameter limit: the ids travel as one array, joined, not scanned per row). */
+async function setBillable(tx: Tx, ctx: RequestContext, ids: string[], billable: boolean): Promise<void> {
+  if (!ids.length) return;
+  await tx.$executeRaw`
+    UPDATE "Account" a SET "billable" = ${billable}::boolean, "updatedAt" = ${ctx.now}::timestamptz
+    FROM unnest(string_to_array(${ids.join(',')}, ',')::uuid[]) AS j(id)
+    WHERE a."orgId" = ${ctx.orgId}::uuid AND a."id" = j.id`;
+}
+
 /** The live answers for some accounts, with their reasons, for display. */
 export async function currentBillability(tx: Tx, ctx: RequestContext, accountIds: string[]): Promise<Map<string, Billability>> {
-  const { state } = subscriptionStatus(await subscriptionStore.get(tx, ctx.orgId), ctx.now);
-  const facts = await accountStore.billabilityFacts(tx, ctx.orgId, accountIds);
-  return new Map(facts.map((f) => [f.id, billability({ ...f, subscriptionState: state })]));
+  if (!accountIds.length) return new Map();
+  const rows = await evaluateBillability(tx, ctx.orgId, await orgBillingFacts(tx, ctx.orgId, ctx.now), { accountIds });
+  return new Map(rows.map((r) => [r.id, { billable: r.billable, reasons: r.reasons }]));
 }

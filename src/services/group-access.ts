@@ -51,9 +51,12 @@ export async function applyGroupAccess(
     return { granted: 0, revoked: 0, accountIds: [], deltas: [] };
   }
   await directoryStore.lockGroupAccess(tx, directoryId.toLowerCase());
+  // Checked under the lock, so it sees what the two statements below would see: in a directory
+  // without mappings whose accounts hold no group access, they would change nothing.
+  const work = await groupMappingStore.mayChange(tx, ctx.orgId, directoryId, scope);
   // Revoke first: a row whose role changed is deleted here and inserted again below.
-  const revoked = await groupMappingStore.revokeUndesired(tx, ctx.orgId, directoryId, scope);
-  const granted = await groupMappingStore.grantDesired(tx, ctx.orgId, directoryId, scope);
+  const revoked = work ? await groupMappingStore.revokeUndesired(tx, ctx.orgId, directoryId, scope) : [];
+  const granted = work ? await groupMappingStore.grantDesired(tx, ctx.orgId, directoryId, scope) : [];
   const accountIds = [...new Set([...revoked, ...granted])];
   const deltas = await syncBillability(tx, ctx, accountIds, cause);
   return { granted: granted.length, revoked: revoked.length, accountIds, deltas };

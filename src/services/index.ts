@@ -1,6 +1,7 @@
 import type { Database } from '../store/database.js';
 import { createAccountService } from './account-service.js';
 import { createAuditService } from './audit-service.js';
+import { createBillingWebhookService } from './billing-webhook-service.js';
 import { createDirectoryService } from './directory-service.js';
 import { createDomainService } from './domain-service.js';
 import { createDnsHttpsVerifier, type DomainVerifier } from './domain-verifier.js';
@@ -8,6 +9,9 @@ import { createOrgService } from './org-service.js';
 import { createPolicyService } from './policy-service.js';
 import { createSiteService } from './site-service.js';
 import { createSubscriptionService } from './subscription-service.js';
+import { createReconciliationService } from '../billing/reconcile.js';
+import { createBillingService, type EstimateConfig } from '../billing/estimate.js';
+import { DEFAULT_TIERS } from '../config.js';
 
 export type ServiceDeps = {
   db: Database;
@@ -17,6 +21,8 @@ export type ServiceDeps = {
   scim?: { tokenGraceSeconds: number };
   /** External base URL (config.http.publicUrl), for SCIM base URLs; defaults to http://localhost:3000. */
   publicUrl?: string;
+  /** Prices and currency (config.billing) for the estimate; defaults to DEFAULT_TIERS in USD. */
+  billing?: EstimateConfig;
 };
 
 /** The composition root of the use cases: every service built once, on one database. */
@@ -30,6 +36,9 @@ export function createServices(deps: ServiceDeps) {
     policies: createPolicyService(db),
     subscription: createSubscriptionService(db),
     audit: createAuditService(db),
+    reconciliation: createReconciliationService(db),
+    billingWebhooks: createBillingWebhookService(db),
+    billing: createBillingService(db, deps.billing ?? { tiers: DEFAULT_TIERS, currency: 'USD' }),
     directories: createDirectoryService(db, {
       tokenGraceSeconds: deps.scim?.tokenGraceSeconds ?? 86_400,
       publicUrl: deps.publicUrl ?? 'http://localhost:3000',

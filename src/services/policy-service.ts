@@ -163,6 +163,7 @@ export function createPolicyService(db: Database) {
       const ids = [...new Set(accountIds)];
       return inTransaction(db, async (tx) => {
         await lockOrg(tx, ctx.orgId);
+        await accountStore.lockForUpdate(tx, ctx.orgId, ids.filter((i) => /^[0-9a-f-]{36}$/i.test(i)));
         const policy = await mustGet(tx, ctx, id);
         const accounts = await accountStore.getMany(tx, ctx.orgId, ids);
         const found = new Set(accounts.map((a) => a.id));

@@ -2,7 +2,7 @@ import type { Database } from '../store/database.js';
 import { inTransaction, isUniqueViolation, type Tx } from '../store/transaction.js';
 import { accountStore, type AccountRow } from '../store/account-store.js';
 import { domainStore } from '../store/domain-store.js';
-import { policyStore } from '../store/policy-store.js';
+import { policyStore, type PolicyRow } from '../store/policy-store.js';
 import { scimUserStore, type ScimEmail, type ScimUserColumns, type ScimUserRow } from '../store/scim-user-store.js';
 import type { Prisma } from '../generated/prisma/client.js';
 import { Conflict, InvalidInput, NotFound, PreconditionFailed } from '../domain/errors.js';
@@ -52,9 +52,14 @@ export function createScimUserService(db: Database) {
   async function linkAccount(tx: Tx, ctx: DirectoryContext, rawEmail: string, input: ScimUserInput): Promise<AccountRow> {
     const email = parseEmail(rawEmail);
     let account = await accountStore.findByEmail(tx, ctx.orgId, email.normalized);
+    // Rows this transaction already read are not read again (each read is a round trip, and
+    // PATCH/POST of one directory queue behind each other on the group-access lock).
+    let defaultPolicy: PolicyRow | null = null;
+    let written = false;
     if (!account) {
       const managed = await domainStore.isVerified(tx, ctx.orgId, email.domain);
-      const policyId = managed ? (await policyStore.defaultPolicy(tx, ctx.orgId)).id : null;
+      if (managed) defaultPolicy = await policyStore.defaultPolicy(tx, ctx.orgId);
+      const policyId = defaultPolicy?.id ?? null;
       // ON CONFLICT DO NOTHING: two pushes racing on one email must both end up on the same account,
       // and a unique violation would abort the whole transaction on PostgreSQL.
       await accountStore.createIfAbsent(tx, ctx.orgId, {
@@ -69,20 +74,22 @@ export function createScimUserService(db: Database) {
     }
     if (account.source !== 'scim' || account.directoryId !== ctx.directoryId) {
       await accountStore.markSynced(tx, ctx.orgId, account.id, ctx.directoryId, input.columns.externalId);
+      written = true;
       await audit(tx, ctx, { action: 'account.claim', targetType: 'account', targetId: account.id, before: { source: account.source, directoryId: account.directoryId }, after: { source: 'scim', directoryId: ctx.directoryId } });
     }
     if (account.policyId) {
-      const policy = await policyStore.get(tx, ctx.orgId, account.policyId);
+      const policy = account.policyId === defaultPolicy?.id ? defaultPolicy : await policyStore.get(tx, ctx.orgId, account.policyId);
       if (policy?.nonBillable) {
         const target = await policyStore.defaultPolicy(tx, ctx.orgId);
         await accountStore.setPolicy(tx, ctx.orgId, [account.id], target.id);
+        written = true;
         await audit(tx, ctx, {
           action: 'policy.members.move', targetType: 'account', targetId: account.id,
           before: { policyId: policy.id, nonBillable: true }, after: { policyId: target.id, reason: 'synced accounts cannot sit in the non-billable policy' },
         });
       }
     }
-    return (await accountStore.get(tx, ctx.orgId, account.id))!;
+    return written ? (await accountStore.get(tx, ctx.orgId, account.id))! : account;
   }
 
   /** A synced account is active while any live SCIM user linked to it is active. */

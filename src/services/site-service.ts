@@ -85,6 +85,7 @@ export function createSiteService(db: Database) {
     async grantAccess(ctx: RequestContext, siteId: string, input: { accountId: string; product: Product; role?: AccessRole | undefined }) {
       const role = accessRoleFor(input.product, input.role);
       return inTransaction(db, async (tx) => {
+        await accountStore.lockForUpdate(tx, ctx.orgId, [input.accountId]);
         const site = await mustGet(tx, ctx, siteId);
         if (!site.products.includes(input.product)) {
           throw new Conflict('product-not-on-site', `site "${site.name}" does not host ${input.product}; it hosts ${site.products.join(', ') || 'no products'}`);
@@ -108,6 +109,7 @@ export function createSiteService(db: Database) {
 
     async revokeAccess(ctx: RequestContext, siteId: string, accountId: string, product: Product) {
       return inTransaction(db, async (tx) => {
+        await accountStore.lockForUpdate(tx, ctx.orgId, [accountId]);
         await mustGet(tx, ctx, siteId);
         const before = await siteStore.findAccess(tx, ctx.orgId, siteId, accountId, product);
         if (!before) throw new NotFound('direct access', `${accountId}/${product} on site ${siteId}`);

@@ -31,7 +31,9 @@ export function createSubscriptionService(db: Database) {
       const patch = await fn(tx, facts, before);
       const after = subscriptionStatus(await subscriptionStore.update(tx, ctx.orgId, patch), ctx.now);
       await audit(tx, ctx, { action, targetType: 'subscription', targetId: ctx.orgId, before: subscriptionView(before), after: subscriptionView(after) });
+      // The plan decides billability too (Premium counts external accounts, only Jira/Confluence).
       if (before.state !== after.state) await syncBillability(tx, ctx, 'all', `subscription-${after.state}`);
+      else if (before.plan !== after.plan) await syncBillability(tx, ctx, 'all', 'plan-changed');
       return subscriptionView(after);
     });
   }

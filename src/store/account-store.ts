@@ -29,6 +29,17 @@ export const accountStore = {
   async create(tx: Tx, orgId: string, a: NewAccount): Promise<AccountRow> {
     return tx.account.create({ data: { ...a, orgId }, select: accountSelect });
   },
+  /**
+   * Locks accounts FOR UPDATE in id order. Taken first by every transaction that changes an
+   * account's billability inputs, so such transactions queue instead of deadlocking (a later
+   * lock would have to upgrade the KEY SHARE lock a foreign-key insert already took).
+   */
+  async lockForUpdate(tx: Tx, orgId: string, ids: string[]): Promise<void> {
+    if (!ids.length) return;
+    await tx.$executeRaw`
+      SELECT 1 FROM "Account" WHERE "orgId" = ${orgId}::uuid AND "id" = ANY(string_to_array(${[...new Set(ids)].sort().join(',')}, ',')::uuid[])
+      ORDER BY "id" FOR UPDATE`;
+  },
   /** INSERT … ON CONFLICT DO NOTHING on (orgId, emailNormalized): safe when two pushes race on one email. */
   async createIfAbsent(tx: Tx, orgId: string, a: NewAccount): Promise<void> {
     await tx.account.createMany({ data: [{ ...a, orgId }], skipDuplicates: true });

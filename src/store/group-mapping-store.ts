@@ -83,6 +83,23 @@ export const groupMappingStore = {
   },
 
   /**
+   * False when revokeUndesired and grantDesired cannot change anything for the scope: the
+   * directory has no mapping (nothing is desired) and no account in scope holds group-granted
+   * access (nothing to revoke). One cheap statement; the two it can spare take milliseconds to
+   * plan (tens on PGlite), and run under the directory's group-access lock.
+   */
+  async mayChange(tx: Tx, orgId: string, directoryId: string, scope: GroupAccessScope): Promise<boolean> {
+    const rows = await tx.$queryRaw<{ work: boolean }[]>`
+      WITH scope AS (${scopeSql(orgId, directoryId, scope)})
+      SELECT EXISTS (SELECT 1 FROM "GroupMapping" m WHERE m."directoryId" = ${directoryId}::uuid)
+          OR EXISTS (
+            SELECT 1 FROM "ProductAccess" pa
+            WHERE pa."orgId" = ${orgId}::uuid AND pa."grantedBy" LIKE 'group:%' AND pa."accountId" IN (SELECT "accountId" FROM scope)
+          ) AS "work"`;
+    return rows[0]?.work !== false;
+  },
+
+  /**
    * Removes group-granted access rows of the accounts in scope that the directory's mappings no
    * longer justify (also rows of mappings that no longer exist). One statement for the whole scope.
    */

@@ -19,6 +19,16 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const json = (v: unknown) => JSON.parse(JSON.stringify(v)) as Prisma.InputJsonValue;
 
+/** From this offset on, list() reads a page as ids first, then rows (see list). */
+const DEEP_PAGE = 1000;
+
+async function deepPage(tx: Tx, where: Prisma.ScimUserWhereInput, orderBy: Prisma.ScimUserOrderByWithRelationInput[], skip: number, take: number): Promise<ScimUserRow[]> {
+  const ids = (await tx.scimUser.findMany({ where, orderBy, skip, take, select: { id: true } })).map((r) => r.id);
+  if (!ids.length) return [];
+  const byId = new Map((await tx.scimUser.findMany({ where: { id: { in: ids } } })).map((r) => [r.id, r]));
+  return ids.flatMap((id) => byId.get(id) ?? []);
+}
+
 export const scimUserStore = {
   async get(tx: Tx, directoryId: string, id: string): Promise<ScimUserRow | null> {
     return UUID.test(id) ? tx.scimUser.findFirst({ where: { id, directoryId, deletedAt: null } }) : null;
@@ -50,11 +60,19 @@ export const scimUserStore = {
       });
     }
   },
+  /**
+   * One page and the total. The COUNT is skipped when the page proves the total (it starts at the
+   * first row, or it is a partial page with rows): a `userName eq` lookup is one query, not two.
+   * A deep page (skip >= DEEP_PAGE) reads its ids first, which the (directoryId, createdAt, id,
+   * deletedAt) index answers alone, then those rows: a plain OFFSET fetches every skipped row.
+   */
   async list(tx: Tx, directoryId: string, where: Prisma.ScimUserWhereInput, orderBy: Prisma.ScimUserOrderByWithRelationInput[], skip: number, take: number) {
     const scoped = { AND: [{ directoryId, deletedAt: null }, where] };
+    if (take <= 0) return { total: await tx.scimUser.count({ where: scoped }), rows: [] };
+    const rows = skip >= DEEP_PAGE ? await deepPage(tx, scoped, orderBy, skip, take) : await tx.scimUser.findMany({ where: scoped, orderBy, skip, take });
+    if (rows.length < take && (rows.length > 0 || skip === 0)) return { total: skip + rows.length, rows };
     const total = await tx.scimUser.count({ where: scoped });
-    const rows = take > 0 && skip < total ? await tx.scimUser.findMany({ where: scoped, orderBy, skip, take }) : [];
-    return { total, rows };
+    return { total, rows: skip < total ? rows : [] };
   },
   /** Other live SCIM users of any directory of the org linked to the account, and whether any is active. */
   async activeLinks(tx: Tx, orgId: string, accountId: string, exceptId: string): Promise<number> {

@@ -7,8 +7,24 @@ export type Tx = Prisma.TransactionClient;
  * Runs fn in one database transaction. Services hold the transaction; everything fn writes
  * (the change, its audit row, its billable deltas) commits or rolls back together.
  */
-export function inTransaction<T>(db: Database, fn: (tx: Tx) => Promise<T>): Promise<T> {
-  return db.prisma.$transaction(fn, { maxWait: 10_000, timeout: 30_000 });
+export async function inTransaction<T>(db: Database, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  // PostgreSQL may abort one of two transactions that lock rows in opposite orders (deadlock,
+  // 40P01) or conflict on serialization (40001); the transaction is retried from the start,
+  // so the client sees the outcome, not the collision.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await db.prisma.$transaction(fn, { maxWait: 10_000, timeout: 30_000 });
+    } catch (err) {
+      if (attempt >= 6 || !isRetryable(err)) throw err;
+      await new Promise((r) => setTimeout(r, Math.random() * 25 * 2 ** attempt));
+    }
+  }
+}
+
+function isRetryable(err: unknown): boolean {
+  if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2034') return true;
+  const text = err instanceof Error ? `${err.message} ${JSON.stringify((err as { meta?: unknown }).meta ?? {})}` : '';
+  return /40P01|40001|deadlock detected|could not serialize access/.test(text);
 }
 
 /** True when err is a unique-constraint violation (optionally on an index whose name contains `index`). */

@@ -63,4 +63,27 @@ describe('rules hold under concurrency', () => {
     expect(results.find((r) => r.status === 409)!.body.rule).toBe('domain-verified-elsewhere');
     expect(await app.svc.db.prisma.domain.count({ where: { domain: 'contested.example', verified: true } })).toBe(1);
   });
+
+  it('regression: concurrent changes to one account never write two deltas of the same kind in a row', async () => {
+    const org = await subscribedOrg('Race deltas');
+    const u = (p: string) => `/api/v1/orgs/${org.id}/${p}`;
+    const acc = (await app.http.post(u('accounts')).set(bearer(org.key)).send({ email: 'toggle@racedeltas.example' }).expect(201)).body.id as string;
+    const sites = await Promise.all(['s1', 's2', 's3'].map(async (name) => (await app.http.post(u('sites')).set(bearer(org.key)).send({ name, products: ['jira'] }).expect(201)).body.id as string));
+    // Grants, revokes, disables and enables racing on the same account.
+    const ops = Array.from({ length: 24 }, (_, i) => {
+      const site = sites[i % 3]!;
+      switch (i % 4) {
+        case 0: return app.http.post(u(`sites/${site}/access`)).set(bearer(org.key)).send({ accountId: acc, product: 'jira' });
+        case 1: return app.http.delete(u(`sites/${site}/access/${acc}/jira`)).set(bearer(org.key));
+        case 2: return app.http.post(u(`accounts/${acc}/disable`)).set(bearer(org.key));
+        default: return app.http.post(u(`accounts/${acc}/enable`)).set(bearer(org.key));
+      }
+    });
+    const results = await Promise.all(ops);
+    for (const r of results) expect(r.status, JSON.stringify(r.body)).toBeLessThan(500);
+    const deltas = await app.svc.db.prisma.billableDelta.findMany({ where: { accountId: acc }, orderBy: { seq: 'asc' } });
+    deltas.forEach((d, i) => expect(d.kind, `delta ${i} of ${deltas.map((x) => x.kind).join(',')}`).toBe(i % 2 === 0 ? 'added' : 'removed'));
+    const stored = await app.svc.db.prisma.account.findUnique({ where: { id: acc } });
+    expect(stored!.billable, 'the last delta agrees with the stored flag').toBe(deltas.at(-1)?.kind === 'added');
+  });
 });

@@ -33,7 +33,8 @@ export type TestApp = {
 export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
   const tdb = await createTestDatabase();
   const verifier = scriptedVerifier();
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', DATA_DIR: 'memory', ORGSYNC_OPERATOR_TOKEN: OPERATOR_TOKEN, LOG_LEVEL: 'silent', ...env });
+  // Cron jobs stay off unless a test turns them on (JOBS_ENABLED=true); svc.scheduler.runJobOnce works either way.
+  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', DATA_DIR: 'memory', ORGSYNC_OPERATOR_TOKEN: OPERATOR_TOKEN, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', JOBS_ENABLED: 'false', ...env });
   const svc = await startService(config, { db: tdb.db, verifier: verifier.verifier });
   return {
     svc, tdb, verifier,
