@@ -1,5 +1,6 @@
 import type { Config, JobName } from '../config.js';
 import { Conflict } from '../domain/errors.js';
+import { purgeScimTombstones } from '../services/scim-user-service.js';
 import { createLifecycleService } from '../services/lifecycle-service.js';
 import { deliverBatch } from '../billing/delivery-worker.js';
 import { sendDueWebhooks } from '../billing/webhook-sender.js';
@@ -120,9 +121,11 @@ export function createJobs(deps: JobDeps): Job[] {
       directories += r.directories.length;
       logger.info({ orgId, directories: r.directories.length, accessRevoked: r.accessRevoked }, 'SCIM configuration purged after retention');
     }
+    // SCIM users deleted by their IdP are kept 14 days (a re-create revives them), then purged.
+    const scimTombstones = await purgeScimTombstones(db, now);
     // Old tick rows are history nobody reads after a week; one statement keeps the table small.
     const ticks = await db.prisma.jobTick.deleteMany({ where: { tickAt: { lt: new Date(now.getTime() - 7 * 86_400_000) } } });
-    return { due: due.length, orgsPurged: purged, directoriesDeleted: directories, jobTicksPruned: ticks.count };
+    return { due: due.length, orgsPurged: purged, directoriesDeleted: directories, scimTombstonesPurged: scimTombstones, jobTicksPruned: ticks.count };
   };
 
   const billNotices = async ({ db, logger, now }: JobContext) => {
