@@ -3,7 +3,7 @@ import type { Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { openDatabase, type Database } from './store/database.js';
 import { migrate } from './store/migrator.js';
-import { createServices } from './services/index.js';
+import { createServices } from './composition.js';
 import type { DomainVerifier } from './services/domain-verifier.js';
 import { createApp } from './http/app.js';
 import { createScheduler, type Scheduler } from './jobs/scheduler.js';

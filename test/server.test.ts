@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminRoutes } from '../src/admin/index.js';
-import { createServices } from '../src/services/index.js';
+import { createServices } from '../src/composition.js';
 import { startTestApp, type TestApp } from './support/app.js';
 
 const BIN = new URL('../bin/orgsync.js', import.meta.url).pathname;

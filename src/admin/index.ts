@@ -1,4 +1,4 @@
-import type { Services } from '../services/index.js';
+import type { Services } from '../composition.js';
 import type { RouteSpec } from './route-spec.js';
 import { accountRoutes } from './routes/account-routes.js';
 import { billingDeliveryRoutes } from './routes/billing-delivery-routes.js';

@@ -8,7 +8,7 @@ import { subscriptionStatus, type SubscriptionState } from '../domain/subscripti
 import { billingPeriod, premiumTiersFrom, price, type BillingPeriod, type PriceBook, type PriceTier, type TierLine } from '../domain/pricing.js';
 import type { BillingCycle, Edition, Plan } from '../domain/types.js';
 import type { RequestContext } from '../services/context.js';
-import { billableSet, billableUsersPage, orgBillingFacts, withoutJit, type BillableUser, type OrgBillingFacts } from './billable-set.js';
+import { billableSet, billableUsersPage, orgBillingFacts, withoutJit, type BillableUser, type OrgBillingFacts } from '../store/billable-set.js';
 
 /** The slice of config.billing the estimate needs; premiumTiers defaults to the Standard bands at 1.5 × (premiumTiersFrom). */
 export type EstimateConfig = { tiers: readonly PriceTier[]; currency: string; premiumTiers?: readonly PriceTier[] | undefined };

@@ -2,7 +2,7 @@ import { Prisma } from '../generated/prisma/client.js';
 import type { Database } from '../store/database.js';
 import type { Tx } from '../store/transaction.js';
 import { Conflict, NotFound } from '../domain/errors.js';
-import { billableSet } from './billable-set.js';
+import { billableSet } from '../store/billable-set.js';
 
 /**
  * Reconciliation (SPEC §6): the billable set recomputed from scratch with one set-based query,

@@ -18,7 +18,7 @@ export type Billability = { billable: boolean; reasons: string[] };
 /**
  * Every reason code the rule can give. A billable account's reasons say what makes it count;
  * an unbillable account's reasons list every condition that keeps it off the bill, in this order.
- * The same codes come out of the SQL form of the rule (src/billing/billable-set.ts).
+ * The same codes come out of the SQL form of the rule (src/store/billable-set.ts).
  */
 export const REASONS = {
   // Why an account counts.

@@ -5,7 +5,7 @@ import { pinoHttp } from 'pino-http';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Database } from '../store/database.js';
-import type { Services } from '../services/index.js';
+import type { Services } from '../composition.js';
 import { DomainError } from '../domain/errors.js';
 import { adminRoutes } from '../admin/index.js';
 import { createScimRouter } from '../scim/router.js';

@@ -1,5 +1,5 @@
 import { NotFound, Unauthorized, Forbidden } from '../domain/errors.js';
-import type { Services } from '../services/index.js';
+import type { Services } from '../composition.js';
 import type { Actor } from '../services/context.js';
 import type { RouteAuth } from '../admin/route-spec.js';
 

@@ -3,7 +3,7 @@ import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import type { z } from 'zod';
 import { InvalidInput, type FieldProblem } from '../domain/errors.js';
 import type { RouteResult, RouteSpec } from '../admin/route-spec.js';
-import type { Services } from '../services/index.js';
+import type { Services } from '../composition.js';
 import { authorize } from './auth.js';
 
 /** zod issues → one problem per bad field; an unknown field names itself. */

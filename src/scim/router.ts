@@ -8,7 +8,7 @@ import { Unauthorized } from '../domain/errors.js';
 import { bearerToken } from '../http/auth.js';
 import { createScimUserService, type DirectoryContext } from '../services/scim-user-service.js';
 import { createScimGroupService } from '../services/scim-group-service.js';
-import type { Services } from '../services/index.js';
+import type { Services } from '../composition.js';
 import { createDiscovery } from './discovery.js';
 import { scimErrorFor, sendScimError, type ScimError } from './errors.js';
 import { groupHandlers, userHandlers, type ScimRequest, type ScimResult } from './handlers.js';

@@ -1,7 +1,7 @@
 import type { Tx } from '../store/transaction.js';
 import { deltaStore, type NewDelta } from '../store/delta-store.js';
 import type { Billability } from '../domain/billability.js';
-import { evaluateBillability, orgBillingFacts, withoutJit } from '../billing/billable-set.js';
+import { evaluateBillability, orgBillingFacts, withoutJit } from '../store/billable-set.js';
 import type { RequestContext } from './context.js';
 
 /**

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServices, type Services } from '../../src/services/index.js';
+import { createServices, type Services } from '../../src/composition.js';
 import { normalizeGroupName, syncGroupAccess } from '../../src/services/group-access.js';
 import type { RequestContext } from '../../src/services/context.js';
 import { scimEventStore } from '../../src/store/scim-event-store.js';

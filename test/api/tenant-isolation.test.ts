@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminRoutes } from '../../src/admin/index.js';
-import { createServices } from '../../src/services/index.js';
+import { createServices } from '../../src/composition.js';
 import { bearer, createOrg, OPERATOR_TOKEN, startTestApp, verifyDomain, type TestApp } from '../support/app.js';
 
 let app: TestApp;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { billableSet } from '../../src/billing/billable-set.js';
+import { billableSet } from '../../src/store/billable-set.js';
 import { billability, type Billability } from '../../src/domain/billability.js';
 import { subscriptionStatus, type SubscriptionFacts, type SubscriptionState } from '../../src/domain/subscription.js';
 import { PRODUCTS, type AccessRole, type Edition, type Plan, type Product } from '../../src/domain/types.js';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OPERATOR_TOKEN, startTestApp, type TestApp } from '../support/app.js';
 import { drainPending } from '../../src/billing/delivery-worker.js';
-import { billableSet } from '../../src/billing/billable-set.js';
+import { billableSet } from '../../src/store/billable-set.js';
 import { reconcileOrg } from '../../src/billing/reconcile.js';
 import { alternationProblems, ledgerInStreamOrder } from './delivery-support.js';
 import { prng, randomOp, setupOrg, type OrgState } from '../jobs/workload.js';

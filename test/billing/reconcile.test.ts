@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, createOrg, startTestApp, verifyDomain, type TestApp } from '../support/app.js';
 import { onPostgres } from '../support/database.js';
 import { drainPending } from '../../src/billing/delivery-worker.js';
-import { billableSet } from '../../src/billing/billable-set.js';
+import { billableSet } from '../../src/store/billable-set.js';
 import { reconcileOrg } from '../../src/billing/reconcile.js';
 import { Conflict } from '../../src/domain/errors.js';
 import { openDatabase } from '../../src/store/database.js';

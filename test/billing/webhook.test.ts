@@ -4,7 +4,7 @@ import { deliverPending, drainPending } from '../../src/billing/delivery-worker.
 import { webhookStore } from '../../src/billing/ledger-store.js';
 import { retryDelayMs, sendDueWebhooks } from '../../src/billing/webhook-sender.js';
 import { signatureHeader, verifySignature } from '../../src/billing/webhook-signature.js';
-import { webhookUrlProblem } from '../../src/services/billing-webhook-service.js';
+import { webhookUrlProblem } from '../../src/billing/webhook-service.js';
 import { bearer, createOrg, startTestApp, type TestApp } from '../support/app.js';
 import { orgSnapshot } from '../support/snapshot.js';
 import { fakeClock, insertDeltas, newIds, startReceiver, type Receiver } from './delivery-support.js';

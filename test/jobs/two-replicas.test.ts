@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../src/store/database.js';
-import { billableSet } from '../../src/billing/billable-set.js';
+import { billableSet } from '../../src/store/billable-set.js';
 import { reconcileOrg } from '../../src/billing/reconcile.js';
 import { alternationProblems, ledgerInStreamOrder } from '../billing/delivery-support.js';
 import { freshDatabase, spawnService, waitUntil, type ChildService } from './child-service.js';

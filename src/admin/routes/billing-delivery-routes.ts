@@ -1,4 +1,4 @@
-import type { Services } from '../../services/index.js';
+import type { Services } from '../../composition.js';
 import { route, type RouteSpec } from '../route-spec.js';
 import { z } from '../zod.js';
 import { emptyBody, orgParams, uuid } from '../schemas.js';

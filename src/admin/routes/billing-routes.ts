@@ -1,5 +1,5 @@
-import type { Services } from '../../services/index.js';
-import type { BillableUser } from '../../billing/billable-set.js';
+import type { Services } from '../../composition.js';
+import type { BillableUser } from '../../store/billable-set.js';
 import { route, type RouteResult, type RouteSpec } from '../route-spec.js';
 import { z } from '../zod.js';
 import { orgParams, pageQuery, uuid } from '../schemas.js';

@@ -1,4 +1,4 @@
-import type { Services } from '../../services/index.js';
+import type { Services } from '../../composition.js';
 import { route, type RouteSpec } from '../route-spec.js';
 import { claimDomainBody, domainOut, domainParams, orgParams, verifyDomainBody } from '../schemas.js';
 

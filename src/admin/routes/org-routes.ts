@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Services } from '../../services/index.js';
+import type { Services } from '../../composition.js';
 import { route, type RouteSpec } from '../route-spec.js';
 import { createAdminKeyBody, createOrgBody, orgParams, pageQuery, uuid } from '../schemas.js';
 

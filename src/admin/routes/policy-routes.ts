@@ -1,4 +1,4 @@
-import type { Services } from '../../services/index.js';
+import type { Services } from '../../composition.js';
 import { route, type RouteSpec } from '../route-spec.js';
 import { createPolicyBody, idParams, lists, orgParams, pageQuery, policyMembersBody, policyOut, problemOut, updatePolicyBody } from '../schemas.js';
 

@@ -1,11 +1,11 @@
 import type { Database } from '../store/database.js';
 import { inTransaction, lockOrg } from '../store/transaction.js';
 import { InvalidInput, NotFound } from '../domain/errors.js';
-import { webhookStore, type WebhookDeliveryStatus, type WebhookRow } from '../billing/ledger-store.js';
-import { newWebhookSecret } from '../billing/webhook-signature.js';
-import { readDeltaStream } from '../billing/delta-stream.js';
-import { audit } from './audit.js';
-import type { RequestContext } from './context.js';
+import { webhookStore, type WebhookDeliveryStatus, type WebhookRow } from './ledger-store.js';
+import { newWebhookSecret } from './webhook-signature.js';
+import { readDeltaStream } from './delta-stream.js';
+import { audit } from '../services/audit.js';
+import type { RequestContext } from '../services/context.js';
 
 export const MAX_WEBHOOK_URL_LENGTH = 2048;
 

@@ -1,7 +1,7 @@
 import { Prisma } from '../generated/prisma/client.js';
-import type { Tx } from '../store/transaction.js';
-import { decodeCursor, encodeCursor, type Page } from '../store/paging.js';
-import { subscriptionStore } from '../store/subscription-store.js';
+import type { Tx } from './transaction.js';
+import { decodeCursor, encodeCursor, type Page } from './paging.js';
+import { subscriptionStore } from './subscription-store.js';
 import { PREMIUM_PRODUCTS, REASONS, subscriptionBills, type Billability } from '../domain/billability.js';
 import { subscriptionStatus, type SubscriptionState } from '../domain/subscription.js';
 import { PRODUCTS, type AccountStatus, type Plan, type Product } from '../domain/types.js';

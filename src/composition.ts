@@ -1,17 +1,17 @@
-import type { Database } from '../store/database.js';
-import { createAccountService } from './account-service.js';
-import { createAuditService } from './audit-service.js';
-import { createBillingWebhookService } from './billing-webhook-service.js';
-import { createDirectoryService } from './directory-service.js';
-import { createDomainService } from './domain-service.js';
-import { createDnsHttpsVerifier, type DomainVerifier } from './domain-verifier.js';
-import { createOrgService } from './org-service.js';
-import { createPolicyService } from './policy-service.js';
-import { createSiteService } from './site-service.js';
-import { createSubscriptionService } from './subscription-service.js';
-import { createReconciliationService } from '../billing/reconcile.js';
-import { createBillingService, type EstimateConfig } from '../billing/estimate.js';
-import { DEFAULT_TIERS } from '../config.js';
+import type { Database } from './store/database.js';
+import { createAccountService } from './services/account-service.js';
+import { createAuditService } from './services/audit-service.js';
+import { createBillingWebhookService } from './billing/webhook-service.js';
+import { createDirectoryService } from './services/directory-service.js';
+import { createDomainService } from './services/domain-service.js';
+import { createDnsHttpsVerifier, type DomainVerifier } from './services/domain-verifier.js';
+import { createOrgService } from './services/org-service.js';
+import { createPolicyService } from './services/policy-service.js';
+import { createSiteService } from './services/site-service.js';
+import { createSubscriptionService } from './services/subscription-service.js';
+import { createReconciliationService } from './billing/reconcile.js';
+import { createBillingService, type EstimateConfig } from './billing/estimate.js';
+import { DEFAULT_TIERS } from './config.js';
 
 export type ServiceDeps = {
   db: Database;
