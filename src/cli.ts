@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { loadConfig, ConfigError } from './config.js';
+import { loadConfig, ConfigError, type Config } from './config.js';
 import { createLogger } from './log.js';
 import { openDatabase } from './store/database.js';
 import { migrate } from './store/migrator.js';
@@ -29,16 +29,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  let config;
-  try {
-    config = loadConfig(process.env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
+  const config = configOrNull();
+  if (!config) return 2;
   const logger = createLogger(config.logLevel);
 
   if (command === 'migrate') {
@@ -70,16 +62,8 @@ export async function main(argv: string[]): Promise<number> {
 
 /** `orgsync reconcile`: its own options (strict), then the run on a migrated database. */
 async function reconcile(args: string[]): Promise<number> {
-  let config;
-  try {
-    config = loadConfig(process.env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
+  const config = configOrNull();
+  if (!config) return 2;
   return runReconcileCommand(args, {
     openDb: async () => {
       const db = await openDatabase(config.database);
@@ -89,4 +73,17 @@ async function reconcile(args: string[]): Promise<number> {
     closeDb: (db) => db.close(),
     stdout: process.stdout, stderr: process.stderr,
   });
+}
+
+/** The configuration, or null after printing every bad variable (the caller exits 2). */
+function configOrNull(): Config | null {
+  try {
+    return loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      return null;
+    }
+    throw err;
+  }
 }
