@@ -34,6 +34,7 @@
  *   --profile DIR               run the server with --cpu-prof, profiles written to DIR
  *   --pool N                    DATABASE_POOL_SIZE for the server (default: the service default)
  *   --keep                      keep the bench database / data directory (for EXPLAIN and the like)
+ *   --node-options=FLAGS        extra node flags for the server only (e.g. --node-options=--max-old-space-size=160)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -70,6 +71,7 @@ const { values: argv } = parseArgs({
     profile: { type: 'string' },
     pool: { type: 'string' },
     keep: { type: 'boolean', default: false },
+    'node-options': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   allowPositionals: false,
@@ -150,7 +152,8 @@ async function startServer(env: Record<string, string>, logPath: string): Promis
   const fd = openSync(logPath, 'a');
   // --profile: the inspector on a loopback port; each phase is profiled separately through it (see Profiler).
   const inspectPort = PROFILE_DIR ? await freePort() : 0;
-  const child = spawn(process.execPath, [...(PROFILE_DIR ? [`--inspect=127.0.0.1:${inspectPort}`] : []), join(ROOT, 'bin', 'orgsync.js'), 'serve'], {
+  const nodeFlags = [...(argv['node-options'] ?? '').split(/\s+/).filter(Boolean), ...(PROFILE_DIR ? [`--inspect=127.0.0.1:${inspectPort}`] : [])];
+  const child = spawn(process.execPath, [...nodeFlags, join(ROOT, 'bin', 'orgsync.js'), 'serve'], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...(process.env.NODE_OPTIONS ? { NODE_OPTIONS: process.env.NODE_OPTIONS } : {}),
@@ -719,7 +722,8 @@ try {
 await cleanup();
 const out = [
   `## SCIM benchmark (${quick ? 'quick, ' : ''}${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${cpus().length} cores; ` +
-    `${SECONDS} s per phase after ${WARMUP} s warm-up; load generator in a separate process on the same machine)`,
+    `${SECONDS} s per phase after ${WARMUP} s warm-up; load generator in a separate process on the same machine` +
+    `${argv['node-options'] ? `; server node flags: ${argv['node-options']}` : ''}${argv.pool ? `; DATABASE_POOL_SIZE=${argv.pool}` : ''})`,
   '',
   'Targets are for PostgreSQL on this 2-core machine; PGlite is shown against the same numbers for comparison.',
   '',
