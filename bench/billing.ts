@@ -37,6 +37,7 @@ import { openDatabase, type Database } from '../src/store/database.js';
 import { migrate } from '../src/store/migrator.js';
 import { deliverBatch } from '../src/billing/delivery-worker.js';
 import { reconcileOrg } from '../src/billing/reconcile.js';
+import { printHeaderHelpAndExit } from './help.js';
 
 type DbKind = 'pglite' | 'postgres';
 
@@ -55,11 +56,7 @@ const { values: argv } = parseArgs({
   },
   allowPositionals: false,
 });
-if (argv.help) {
-  const head = readFileSync(new URL(import.meta.url), 'utf8').split('*/')[0]!;
-  process.stdout.write(`${head.replace(/^\/\*\*\n?| ?\* ?/gm, '')}\n`);
-  process.exit(0);
-}
+if (argv.help) printHeaderHelpAndExit(import.meta.url);
 
 function die(msg: string): never {
   process.stderr.write(`bench:billing: ${msg}\n`);

@@ -48,6 +48,7 @@ import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 import { declareResources, userInput } from '../src/scim/resources.js';
 import { normaliseResource } from '../src/scim/dialect.js';
+import { printHeaderHelpAndExit } from './help.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SCIM_USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
@@ -76,11 +77,7 @@ const { values: argv } = parseArgs({
   },
   allowPositionals: false,
 });
-if (argv.help) {
-  const head = readFileSync(new URL(import.meta.url), 'utf8').split('*/')[0]!;
-  process.stdout.write(`${head.replace(/^\/\*\*\n?| ?\* ?/gm, '')}\n`);
-  process.exit(0);
-}
+if (argv.help) printHeaderHelpAndExit(import.meta.url);
 const quick = argv.quick!;
 const dbs: DbKind[] = argv.db === 'both' ? ['pglite', 'postgres'] : argv.db === 'pglite' || argv.db === 'postgres' ? [argv.db] : die(`--db must be pglite, postgres or both (got ${argv.db})`);
 const sizes = (argv.users ?? (quick ? '300,1500' : '10000,100000')).split(',').map((s) => Number.parseInt(s, 10));
