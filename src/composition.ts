@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Database } from './store/database.js';
 import { createAccountService } from './services/account-service.js';
 import { createAuditService } from './services/audit-service.js';
@@ -12,6 +13,10 @@ import { createSubscriptionService } from './services/subscription-service.js';
 import { createReconciliationService } from './billing/reconcile.js';
 import { createBillingService, type EstimateConfig } from './billing/estimate.js';
 import { DEFAULT_TIERS } from './config.js';
+import { createSecretBox } from './services/secret-box.js';
+import { createSsoConnectionService } from './services/sso-connection-service.js';
+import { createSignInService } from './services/sign-in-service.js';
+import { validateOidcIssuer } from './sso/oidc/index.js';
 
 export type ServiceDeps = {
   db: Database;
@@ -23,12 +28,22 @@ export type ServiceDeps = {
   publicUrl?: string;
   /** Prices and currency (config.billing) for the estimate; defaults to DEFAULT_TIERS in USD. */
   billing?: EstimateConfig;
+  /** Key material for SSO secrets and cookies (src/secret-key.ts); tests may omit it (a random key). */
+  secretKey?: string;
+  /** SSO settings (config.sso); defaults for tests. */
+  sso?: { requestTtlSeconds: number };
 };
 
 /** The composition root of the use cases: every service built once, on one database. */
 export function createServices(deps: ServiceDeps) {
   const { db } = deps;
+  const publicUrl = deps.publicUrl ?? 'http://localhost:3000';
+  const box = createSecretBox(deps.secretKey ?? randomBytes(32).toString('base64url'));
+  const signIn = createSignInService(db, { publicUrl, box, requestTtlSeconds: deps.sso?.requestTtlSeconds ?? 600 });
   return {
+    box,
+    ssoConnections: createSsoConnectionService(db, { publicUrl, box, checkOidcIssuer: validateOidcIssuer, onChange: (id) => signIn.forgetConnection(id) }),
+    signIn,
     orgs: createOrgService(db, { operatorToken: deps.operatorToken }),
     domains: createDomainService(db, deps.verifier ?? createDnsHttpsVerifier()),
     accounts: createAccountService(db),

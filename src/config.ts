@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import cron from 'node-cron';
 import { z } from 'zod';
 
@@ -35,6 +36,24 @@ const envSchema = z.object({
   // Every job every few seconds (tests and demos); JOBS_SCHEDULE overrides single jobs' cron expressions.
   JOBS_FAST: z.enum(['true', 'false']).default('false'),
   JOBS_SCHEDULE: z.string().max(2000).optional(),
+  // Encrypts SSO client secrets at rest and signs session and console cookies (≥ 32 characters;
+  // a key is derived from it with HKDF). Unset: see resolveSecretKey in src/sso/secret-key.ts.
+  SECRET_KEY: z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -base64 32)').optional(),
+  SSO_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(600).default(60),
+  SAML_ALLOW_SHA1: z.enum(['true', 'false']).default('false'),
+  // Optional SP signing key pair (PEM): AuthnRequests are signed and the metadata says so.
+  SAML_SP_PRIVATE_KEY: z.string().includes('PRIVATE KEY', { message: 'must be a PEM private key' }).optional(),
+  SAML_SP_CERTIFICATE: z.string().includes('CERTIFICATE', { message: 'must be a PEM certificate' }).optional(),
+  SSO_VERIFY_TIMEOUT_MS: z.coerce.number().int().min(10).max(60_000).default(2000),
+  // Worker threads that verify SAML responses: "auto" = the number of CPUs; 0 = on the main thread.
+  SAML_VERIFY_THREADS: z.union([z.literal('auto'), z.coerce.number().int().min(0).max(32)]).default('auto'),
+  SSO_REQUEST_TTL_SECONDS: z.coerce.number().int().min(30).max(3600).default(600),
+  // POST /login answers per client address (a token bucket): slows down guessing who is in a rollout.
+  LOGIN_RATE_LIMIT_PER_SECOND: z.coerce.number().int().min(1).max(100_000).default(5),
+  LOGIN_RATE_LIMIT_BURST: z.coerce.number().int().min(1).max(1_000_000).default(30),
+  CONSOLE_SESSION_MINUTES: z.coerce.number().int().min(1).max(7 * 1440).default(480),
+}).refine((e) => Boolean(e.SAML_SP_PRIVATE_KEY) === Boolean(e.SAML_SP_CERTIFICATE), {
+  path: ['SAML_SP_CERTIFICATE'], message: 'SAML_SP_PRIVATE_KEY and SAML_SP_CERTIFICATE go together',
 });
 
 export const JOB_NAMES = ['outbox-delivery', 'reconciliation', 'trial-ends', 'retention-purge', 'bill-notices'] as const;
@@ -72,6 +91,22 @@ export type Config = Readonly<{
   mail: Readonly<{ smtpUrl: string | undefined; from: string }>;
   /** fast: every job every few seconds; schedules: cron expressions that replace a job's default. */
   jobs: Readonly<{ enabled: boolean; fast: boolean; schedules: Readonly<Partial<Record<JobName, string>>> }>;
+  sso: Readonly<{
+    /** SECRET_KEY as given; undefined → src/sso/secret-key.ts decides (file in DATA_DIR, or per process). */
+    secretKey: string | undefined;
+    clockSkewSeconds: number;
+    allowSha1: boolean;
+    spSigning: Readonly<{ privateKey: string; certificate: string }> | null;
+    verifyTimeoutMs: number;
+    /** SAML verification worker threads (0: main thread). */
+    verifyThreads: number;
+    requestTtlSeconds: number;
+    /** Cookies get `Secure` when PUBLIC_URL is https. */
+    secureCookies: boolean;
+    consoleSessionMinutes: number;
+    loginRatePerSecond: number;
+    loginRateBurst: number;
+  }>;
 }>;
 
 export class ConfigError extends Error {
@@ -140,6 +175,22 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     },
     mail: { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM },
     jobs: { enabled: e.JOBS_ENABLED === 'true', fast: e.JOBS_FAST === 'true', schedules },
+    sso: {
+      secretKey: e.SECRET_KEY,
+      clockSkewSeconds: e.SSO_CLOCK_SKEW_SECONDS,
+      allowSha1: e.SAML_ALLOW_SHA1 === 'true',
+      // PEM in an environment variable often arrives with literal \n.
+      spSigning: e.SAML_SP_PRIVATE_KEY && e.SAML_SP_CERTIFICATE
+        ? { privateKey: e.SAML_SP_PRIVATE_KEY.replace(/\\n/g, '\n'), certificate: e.SAML_SP_CERTIFICATE.replace(/\\n/g, '\n') }
+        : null,
+      verifyTimeoutMs: e.SSO_VERIFY_TIMEOUT_MS,
+      verifyThreads: e.SAML_VERIFY_THREADS === 'auto' ? Math.max(1, availableParallelism()) : e.SAML_VERIFY_THREADS,
+      requestTtlSeconds: e.SSO_REQUEST_TTL_SECONDS,
+      secureCookies: (e.PUBLIC_URL ?? '').startsWith('https://'),
+      consoleSessionMinutes: e.CONSOLE_SESSION_MINUTES,
+      loginRatePerSecond: e.LOGIN_RATE_LIMIT_PER_SECOND,
+      loginRateBurst: e.LOGIN_RATE_LIMIT_BURST,
+    },
   };
   return deepFreeze(config);
 }

@@ -4,6 +4,9 @@ import { createLogger, type Logger } from './log.js';
 import { openDatabase, type Database } from './store/database.js';
 import { migrate } from './store/migrator.js';
 import { createServices } from './composition.js';
+import { resolveSecretKey } from './secret-key.js';
+import { warmSamlValidator } from './sso/saml/schema-validator.js';
+import { enableSamlVerifierPool, stopSamlVerifierPool } from './sso/saml/pool.js';
 import type { DomainVerifier } from './services/domain-verifier.js';
 import { createApp } from './http/app.js';
 import { createScheduler, type Scheduler } from './jobs/scheduler.js';
@@ -31,8 +34,13 @@ export async function startService(
   const migrated = await migrate(db);
   logger.info({ applied: migrated.applied, database: db.kind }, 'database ready');
 
+  // The XSD validator compiles its schemas once, before the first SAML response arrives.
+  await warmSamlValidator();
+  // SAML verification threads, started at the first SAML response (in-thread until they are warm).
+  enableSamlVerifierPool({ logger, size: config.sso.verifyThreads });
   const services = createServices({
     db, operatorToken: config.operatorToken, scim: config.scim, publicUrl: config.http.publicUrl, billing: config.billing,
+    secretKey: resolveSecretKey(config, logger), sso: config.sso,
     ...(opts.verifier ? { verifier: opts.verifier } : {}),
   });
   let draining = false;
@@ -60,7 +68,9 @@ export async function startService(
     timer.unref();
     // No new ticks; the running ones finish (they are awaited) before the database closes.
     await Promise.all([closed, scheduler.stop()]);
+    await stopSamlVerifierPool();
     clearTimeout(timer);
+    await services.directories.flushEvents(); // buffered SCIM request events
     await db.close();
     logger.info('orgsync stopped');
   })());

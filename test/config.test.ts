@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, DEFAULT_TIERS, loadConfig, type Config } from '../src/config.js';
 
@@ -28,6 +29,10 @@ describe('defaults', () => {
       billing: { tiers: DEFAULT_TIERS, currency: 'USD', webhook: { maxAttempts: 8, baseDelayMs: 2000, timeoutMs: 5000 } },
       mail: { smtpUrl: undefined, from: 'orgsync <billing@orgsync.invalid>' },
       jobs: { enabled: true, fast: false, schedules: {} },
+      sso: {
+        secretKey: undefined, clockSkewSeconds: 60, allowSha1: false, spSigning: null, verifyTimeoutMs: 2000, verifyThreads: Math.max(1, availableParallelism()),
+        requestTtlSeconds: 600, secureCookies: false, consoleSessionMinutes: 480, loginRatePerSecond: 5, loginRateBurst: 30,
+      },
     } satisfies Config);
   });
 });
@@ -35,6 +40,9 @@ describe('defaults', () => {
 describe('single settings', () => {
   const rows: Array<{ name: string; env: Env; pick: (c: Config) => unknown; expected: unknown }> = [
     { name: 'PORT is a number', env: { PORT: '8080' }, pick: (c) => c.http.port, expected: 8080 },
+    { name: 'SAML_VERIFY_THREADS=0 keeps verification on the main thread', env: { SAML_VERIFY_THREADS: '0' }, pick: (c) => c.sso.verifyThreads, expected: 0 },
+    { name: 'cookies are Secure when PUBLIC_URL is https', env: { PUBLIC_URL: 'https://sso.example.com' }, pick: (c) => c.sso.secureCookies, expected: true },
+    { name: 'SAML SP key pair: literal \\n in PEM becomes a newline', env: { SAML_SP_PRIVATE_KEY: '-----BEGIN PRIVATE KEY-----\\nAA\\n-----END PRIVATE KEY-----', SAML_SP_CERTIFICATE: '-----BEGIN CERTIFICATE-----\\nBB\\n-----END CERTIFICATE-----' }, pick: (c) => c.sso.spSigning?.privateKey, expected: '-----BEGIN PRIVATE KEY-----\nAA\n-----END PRIVATE KEY-----' },
     { name: 'PORT 0 (pick a free port) is allowed', env: { PORT: '0' }, pick: (c) => c.http.port, expected: 0 },
     { name: 'PORT 65535 is allowed', env: { PORT: '65535' }, pick: (c) => c.http.port, expected: 65535 },
     { name: 'PUBLIC_URL defaults to localhost on the chosen PORT', env: { PORT: '8080' }, pick: (c) => c.http.publicUrl, expected: 'http://localhost:8080' },
@@ -83,6 +91,10 @@ describe('empty strings are treated as unset', () => {
 describe('invalid values: one ConfigError naming every bad variable', () => {
   const rows: Array<{ name: string; env: Env; bad: string[] }> = [
     { name: 'PORT not a number', env: { PORT: 'http' }, bad: ['PORT'] },
+    { name: 'SECRET_KEY too short to be a key', env: { SECRET_KEY: 'short' }, bad: ['SECRET_KEY'] },
+    { name: 'SAML SP private key without its certificate', env: { SAML_SP_PRIVATE_KEY: '-----BEGIN PRIVATE KEY-----\nAA\n-----END PRIVATE KEY-----' }, bad: ['SAML_SP_CERTIFICATE'] },
+    { name: 'SAML_VERIFY_THREADS neither auto nor a count', env: { SAML_VERIFY_THREADS: 'many' }, bad: ['SAML_VERIFY_THREADS'] },
+    { name: 'SSO_CLOCK_SKEW_SECONDS above ten minutes', env: { SSO_CLOCK_SKEW_SECONDS: '3600' }, bad: ['SSO_CLOCK_SKEW_SECONDS'] },
     { name: 'PORT too large', env: { PORT: '65536' }, bad: ['PORT'] },
     { name: 'PORT negative', env: { PORT: '-1' }, bad: ['PORT'] },
     { name: 'PORT not an integer', env: { PORT: '80.5' }, bad: ['PORT'] },

@@ -10,6 +10,7 @@ import { policyRoutes } from './routes/policy-routes.js';
 import { reconciliationRoutes } from './routes/reconciliation-routes.js';
 import { siteRoutes } from './routes/site-routes.js';
 import { subscriptionRoutes } from './routes/subscription-routes.js';
+import { ssoRoutes } from './routes/sso-routes.js';
 
 export type { RouteSpec } from './route-spec.js';
 
@@ -18,6 +19,7 @@ export function adminRoutes(services: Services): RouteSpec[] {
     ...orgRoutes(services), ...domainRoutes(services), ...accountRoutes(services),
     ...siteRoutes(services), ...policyRoutes(services), ...subscriptionRoutes(services),
     ...directoryRoutes(services),
+    ...ssoRoutes(services),
     ...billingRoutes(services),
     ...billingDeliveryRoutes(services),
     ...reconciliationRoutes(services),

@@ -123,3 +123,52 @@ export const scimEventOut = z.object({
   detail: z.string().nullable(), resourceId: z.string().nullable(), durationMs: z.number(), requestId: z.string().nullable(),
 }).openapi('ScimEvent');
 export const directoryLists = { directories: list(directoryOut), groupMappings: list(groupMappingOut), events: list(scimEventOut) };
+
+// --- SSO connections -------------------------------------------------------------------------
+const pem = z.string().min(1).max(16 * 1024, 'at most 16 KiB');
+const ssoCommon = {
+  name,
+  jit: z.boolean().optional(),
+  rolloutPolicyId: uuid.nullable().optional(),
+};
+const samlFields = {
+  metadataXml: z.string().min(1).max(512 * 1024, 'at most 512 KiB').optional(),
+  entityId: z.string().trim().min(1).max(1024).optional(),
+  ssoUrl: z.string().trim().min(1).max(2048).optional(),
+  certificate: pem.optional(),
+  certificates: z.array(pem).min(1).max(5, 'at most 5 certificates').optional(),
+  allowIdpInitiated: z.boolean().optional(),
+};
+const oidcFields = {
+  issuer: z.string().trim().min(1).max(2048),
+  clientId: z.string().min(1).max(512),
+  clientSecret: z.string().min(1).max(4096),
+};
+export const createSsoConnectionBody = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('saml'), ...ssoCommon, ...samlFields }),
+  z.strictObject({ type: z.literal('oidc'), ...ssoCommon, ...oidcFields }),
+], { error: 'type must be "saml" or "oidc"' }).openapi('CreateSsoConnection');
+export const updateSsoConnectionBody = z.strictObject({
+  name: name.optional(), jit: z.boolean().optional(), rolloutPolicyId: uuid.nullable().optional(), ...samlFields,
+  issuer: oidcFields.issuer.optional(), clientId: oidcFields.clientId.optional(), clientSecret: oidcFields.clientSecret.optional(),
+}).openapi('UpdateSsoConnection');
+export const ssoTestParams = z.strictObject({ orgId: z.string(), id: uuid, testId: uuid });
+export const ssoConnectionOut = z.object({
+  id: uuid, type: z.enum(['saml', 'oidc']), name: z.string(), jit: z.boolean(), rolloutPolicyId: uuid.nullable(),
+  entityId: z.string().nullable().optional(), ssoUrl: z.string().nullable().optional(), allowIdpInitiated: z.boolean().optional(),
+  certificate: z.string().nullable().optional(),
+  certificates: z.array(z.object({ subject: z.string(), issuer: z.string(), notBefore: z.string(), notAfter: z.string(), sha256Fingerprint: z.string() })).optional(),
+  serviceProvider: z.object({ entityId: z.string(), metadataUrl: z.string(), acsUrl: z.string(), loginUrl: z.string() }).optional(),
+  issuer: z.string().nullable().optional(), clientId: z.string().nullable().optional(), clientSecretSet: z.boolean().optional(),
+  relyingParty: z.object({ redirectUri: z.string(), loginUrl: z.string() }).optional(),
+  enforcedByPolicies: z.array(z.object({ id: uuid, name: z.string() })),
+  createdAt: z.string(), updatedAt: z.string(),
+}).openapi('SsoConnection');
+export const ssoTestStartOut = z.object({ testId: uuid, url: z.string(), expiresAt: z.string(), resultUrl: z.string() }).openapi('SsoTestStarted');
+export const ssoTestOut = z.object({
+  id: uuid, connectionId: uuid, startedBy: z.string(), createdAt: z.string(), expiresAt: z.string(),
+  status: z.enum(['waiting', 'completed', 'expired']), completedAt: z.string().nullable(), wouldSucceed: z.boolean().nullable(), reason: z.string().nullable(),
+  checks: z.array(z.object({ name: z.string(), passed: z.boolean(), detail: z.string() })), attributes: z.record(z.string(), z.unknown()),
+  profile: z.record(z.string(), z.unknown()).nullable(), accountId: uuid.nullable(), policyId: uuid.nullable(),
+}).openapi('SsoTestRun');
+export const ssoLists = { connections: list(ssoConnectionOut), tests: list(ssoTestOut) };

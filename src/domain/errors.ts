@@ -92,3 +92,25 @@ export const RULES = {
 } as const;
 
 export type RuleName = keyof typeof RULES;
+
+/**
+ * A sign-in answer (SAML response, OIDC callback) we refuse. `reason` is a stable kebab-case
+ * name (`audience-mismatch`, `replayed`, …) shown on the error page and in the audit row;
+ * `checks` are the checks run so far, for the rollout test's result page.
+ */
+export class SsoRefused extends DomainError {
+  readonly code = 'ERR_SSO_REFUSED';
+  /** Who the answer named, once the protocol checks passed (for the audit row). */
+  email: string | null = null;
+  constructor(
+    readonly reason: string,
+    message: string,
+    readonly checks: readonly SsoCheck[] = [],
+    readonly status: 400 | 401 | 403 | 413 = 400,
+  ) {
+    super(message);
+  }
+}
+
+/** One check of a sign-in answer, as the rollout test shows it. */
+export type SsoCheck = { name: string; passed: boolean; detail: string };

@@ -9,12 +9,14 @@ import type { Services } from '../composition.js';
 import { DomainError } from '../domain/errors.js';
 import { adminRoutes } from '../admin/index.js';
 import { createScimRouter } from '../scim/router.js';
+import { createSsoRouter } from '../sso/router.js';
+import { createConsoleRouter } from '../admin/console/router.js';
 import { buildDocument, createRegistry } from './openapi.js';
 import { mountRoutes } from './mount.js';
 import { PROBLEM_BASE, internalProblem, problemFor, sendProblem } from './problem.js';
 
 export type AppDeps = {
-  config: Pick<Config, 'http' | 'scim'>;
+  config: Pick<Config, 'http' | 'scim' | 'sso'>;
   db: Database;
   services: Services;
   logger: Logger;
@@ -73,6 +75,10 @@ export function createApp(deps: AppDeps): Express {
 
   // SCIM has its own auth, media types, body cap and error format (RFC 7644 §3.12).
   app.use('/scim/v2/:directoryId', createScimRouter({ db: deps.db, services: deps.services, config: deps.config, logger: deps.logger }));
+
+  // Browser-facing sign-in: POST /login, /me, /logout, /sso/… (their own body parsers and error pages).
+  app.use(createSsoRouter({ services: deps.services, config: deps.config, logger: deps.logger }));
+  app.use(createConsoleRouter({ services: deps.services, config: deps.config, logger: deps.logger }));
 
   const registry = createRegistry();
   const api = express.Router();

@@ -2,6 +2,7 @@ import type { Config, JobName } from '../config.js';
 import { Conflict } from '../domain/errors.js';
 import { purgeScimTombstones } from '../services/scim-user-service.js';
 import { createLifecycleService } from '../services/lifecycle-service.js';
+import { purgeExpiredSso } from '../services/sign-in-service.js';
 import { deliverBatch } from '../billing/delivery-worker.js';
 import { sendDueWebhooks } from '../billing/webhook-sender.js';
 import { orgsToReconcile, reconcileOrg } from '../billing/reconcile.js';
@@ -119,13 +120,15 @@ export function createJobs(deps: JobDeps): Job[] {
       if (!r) continue;
       purged++;
       directories += r.directories.length;
-      logger.info({ orgId, directories: r.directories.length, accessRevoked: r.accessRevoked }, 'SCIM configuration purged after retention');
+      logger.info({ orgId, directories: r.directories.length, ssoConnections: r.ssoConnections.length, accessRevoked: r.accessRevoked }, 'SCIM and SSO configuration purged after retention');
     }
     // SCIM users deleted by their IdP are kept 14 days (a re-create revives them), then purged.
     const scimTombstones = await purgeScimTombstones(db, now);
     // Old tick rows are history nobody reads after a week; one statement keeps the table small.
     const ticks = await db.prisma.jobTick.deleteMany({ where: { tickAt: { lt: new Date(now.getTime() - 7 * 86_400_000) } } });
-    return { due: due.length, orgsPurged: purged, directoriesDeleted: directories, scimTombstonesPurged: scimTombstones, jobTicksPruned: ticks.count };
+    // Expired SSO requests, replay-cache entries and sessions: nothing can use them any more.
+    const sso = await purgeExpiredSso(db, now);
+    return { due: due.length, orgsPurged: purged, directoriesDeleted: directories, scimTombstonesPurged: scimTombstones, jobTicksPruned: ticks.count, ssoExpired: sso };
   };
 
   const billNotices = async ({ db, logger, now }: JobContext) => {

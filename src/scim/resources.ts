@@ -1,8 +1,9 @@
 import SCIMMY from 'scimmy';
 import type { ScimUserRow } from '../store/scim-user-store.js';
 import type { ScimGroupRow } from '../store/scim-group-store.js';
-import type { ScimUserInput } from '../services/scim-user-service.js';
+import { scimEmailsOf, type ScimUserInput } from '../services/scim-user-service.js';
 import type { ScimGroupInput } from '../services/scim-group-service.js';
+import { fastRender, recompileSerializers } from './render.js';
 
 export const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 type Obj = Record<string, unknown>;
@@ -17,6 +18,7 @@ export function declareResources(): void {
   // scimmy gives roles.type an empty list of allowed values, refusing any value: Entra's app-role
   // mapping would fail every create. RFC 7643 §4.1.2 sets no canonical values for it.
   SCIMMY.Schemas.User.definition.attribute('roles.type').config.canonicalValues = false;
+  recompileSerializers();
 }
 
 const str = (v: unknown): string | null => (typeof v === 'string' && v.trim() !== '' ? v : null);
@@ -32,9 +34,7 @@ export function userInput(body: unknown): ScimUserInput {
   const ent = (instance[ENTERPRISE] ?? {}) as Obj;
   const userName = String(instance.userName ?? '').trim();
   if (!userName) throw new TypeError("Required attribute 'userName' is missing or empty");
-  const emails = (Array.isArray(instance.emails) ? instance.emails : [])
-    .map((e: Obj) => ({ value: String(e.value ?? '').trim(), type: str(e.type), primary: e.primary === true }))
-    .filter((e) => e.value);
+  const emails = scimEmailsOf(instance);
   return {
     columns: {
       userName, userNameNormalized: userName.toLowerCase(), externalId: str(instance.externalId),
@@ -73,7 +73,13 @@ export function parseIfMatch(header: string | undefined): number | null | 'misma
 
 export function renderUser(row: ScimUserRow, base: string, attributes?: SCIMMY.Types.Filter): Obj {
   const data = { ...(row.resource as Obj), id: row.id, meta: meta(row) };
-  return JSON.parse(JSON.stringify(new SCIMMY.Schemas.User(data, 'out', `${base}/Users`, attributes)));
+  // Without attributes/excludedAttributes, the compiled serializer (same JSON, see render.ts).
+  return (!attributes && fastRender('User', data, `${base}/Users`)) || scimmyRender(SCIMMY.Schemas.User, data, `${base}/Users`, attributes);
+}
+
+/** What scimmy renders (the reference the compiled serializer is tested against). */
+export function scimmyRender(schema: typeof SCIMMY.Schemas.User | typeof SCIMMY.Schemas.Group, data: Obj, basepath: string, attributes?: SCIMMY.Types.Filter): Obj {
+  return JSON.parse(JSON.stringify(new schema(data, 'out', basepath, attributes))) as Obj;
 }
 
 export function renderGroup(row: ScimGroupRow, members: { value: string; display: string | null }[] | null, base: string, attributes?: SCIMMY.Types.Filter): Obj {
@@ -81,7 +87,7 @@ export function renderGroup(row: ScimGroupRow, members: { value: string; display
   if (members) {
     data.members = members.map((m) => ({ value: m.value, ...(m.display ? { display: m.display } : {}), $ref: `${base}/Users/${m.value}`, type: 'User' }));
   }
-  return JSON.parse(JSON.stringify(new SCIMMY.Schemas.Group(data, 'out', `${base}/Groups`, attributes)));
+  return (!attributes && fastRender('Group', data, `${base}/Groups`)) || scimmyRender(SCIMMY.Schemas.Group, data, `${base}/Groups`, attributes);
 }
 
 /** attributes / excludedAttributes (RFC 7644 §3.4.2.5) as scimmy's egress filter, from an already validated list. */

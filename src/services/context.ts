@@ -6,7 +6,8 @@ export type Actor =
   | { kind: 'operator' }
   | { kind: 'admin-key'; keyId: string }
   | { kind: 'directory'; directoryId: string }
-  | { kind: 'system'; name: string };
+  | { kind: 'system'; name: string }
+  | { kind: 'sso'; connectionId: string };
 
 export type RequestContext = Readonly<{
   orgId: string;
@@ -21,5 +22,6 @@ export function actorLabel(actor: Actor): string {
     case 'admin-key': return `admin-key:${actor.keyId}`;
     case 'directory': return `scim:${actor.directoryId}`;
     case 'system': return `system:${actor.name}`;
+    case 'sso': return `sso:${actor.connectionId}`;
   }
 }

@@ -2,9 +2,9 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import { scimUserStore } from '../store/scim-user-store.js';
 import type { Database } from '../store/database.js';
 import { inTransaction, isUniqueViolation, type Tx } from '../store/transaction.js';
-import { directoryStore, type DirectoryRow, type IdpKind } from '../store/directory-store.js';
+import { directoryStore, type DirectoryCredentials, type DirectoryRow, type IdpKind } from '../store/directory-store.js';
 import { groupMappingStore, type GroupMappingRow } from '../store/group-mapping-store.js';
-import { scimEventStore } from '../store/scim-event-store.js';
+import { scimEventStore, type ScimEventEntry } from '../store/scim-event-store.js';
 import { siteStore } from '../store/site-store.js';
 import type { PageRequest } from '../store/paging.js';
 import { Conflict, InvalidInput, NotFound } from '../domain/errors.js';
@@ -41,6 +41,76 @@ function storedDigest(hex: string | null | undefined): Buffer {
   return Buffer.from(hex, 'hex');
 }
 
+/**
+ * How long a replica trusts the directory credentials it read (docs/scim.md, "Authentication
+ * cache"). A rotation or revocation made through this process takes effect at once (the entry is
+ * dropped); one made through another replica takes effect there within this many milliseconds.
+ * A token that does not match the cached hashes is always checked against the database, so a
+ * new token works everywhere at once.
+ */
+export const AUTH_CACHE_TTL_MS = 5_000;
+/** SCIM request events are written in batches: every EVENT_FLUSH_MS, or at EVENT_BATCH_ROWS rows. */
+export const EVENT_FLUSH_MS = 100;
+export const EVENT_BATCH_ROWS = 200;
+
+type CachedCredentials = { creds: DirectoryCredentials; at: number };
+type PendingEvent = { orgId: string; entry: ScimEventEntry & { createdAt: Date } };
+
+/**
+ * Per database (every service instance on one database shares it, so a rotation through one
+ * invalidates what another cached): the credentials cache and the event buffer.
+ */
+type DirectoryState = {
+  credentials: Map<string, CachedCredentials>;
+  /** Bumped by every invalidation: a read that started before one is not cached. */
+  epoch: number;
+  events: PendingEvent[];
+  timer: NodeJS.Timeout | null;
+  flushing: Promise<void>;
+  onEventError: ((err: unknown) => void) | null;
+};
+const states = new WeakMap<Database, DirectoryState>();
+function stateOf(db: Database): DirectoryState {
+  let s = states.get(db);
+  if (!s) states.set(db, (s = { credentials: new Map(), epoch: 0, events: [], timer: null, flushing: Promise.resolve(), onEventError: null }));
+  return s;
+}
+
+/**
+ * Drops cached credentials (and any being read right now, which will not be cached): after a
+ * rotation, and after directories are deleted (the retention purge), so that their tokens stop
+ * working in this process at once. Other replicas stop trusting them within AUTH_CACHE_TTL_MS.
+ */
+export function invalidateDirectoryCredentials(db: Database, directoryIds: string[]): void {
+  if (!db) return;
+  const state = stateOf(db);
+  state.epoch++;
+  for (const id of directoryIds) state.credentials.delete(id.toLowerCase());
+}
+
+/** Writes the buffered events: one multi-row INSERT; if it fails, row by row, so one bad row loses only itself. */
+async function flushEvents(db: Database, state: DirectoryState): Promise<void> {
+  if (state.timer) clearTimeout(state.timer);
+  state.timer = null;
+  const batch = state.events.splice(0);
+  const run = state.flushing.then(async () => {
+    if (!batch.length) return;
+    try {
+      await scimEventStore.appendMany(db.prisma, batch);
+    } catch {
+      for (const e of batch) {
+        try {
+          await scimEventStore.appendMany(db.prisma, [e]);
+        } catch (err) {
+          state.onEventError?.(err);
+        }
+      }
+    }
+  });
+  state.flushing = run;
+  return run;
+}
+
 const mappingView = (m: GroupMappingRow) => ({
   id: m.id, directoryId: m.directoryId, group: m.groupName, siteId: m.siteId, product: m.product, role: m.role, createdAt: m.createdAt,
 });
@@ -59,6 +129,47 @@ export function createDirectoryService(db: Database, opts: DirectoryServiceOptio
     const d = await directoryStore.get(tx, ctx.orgId, id);
     if (!d) throw new NotFound('directory', id);
     return d;
+  }
+
+  const invalidateCredentials = (id: string) => invalidateDirectoryCredentials(db, [id]);
+
+  async function readCredentials(state: DirectoryState, id: string): Promise<DirectoryCredentials | null> {
+    const epoch = state.epoch;
+    const at = performance.now();
+    const d = await directoryStore.credentials(db.prisma, id);
+    if (d && state.epoch === epoch) state.credentials.set(id, { creds: d, at });
+    else state.credentials.delete(id);
+    if (state.credentials.size > 10_000) for (const k of state.credentials.keys()) { state.credentials.delete(k); if (state.credentials.size <= 5_000) break; }
+    return d;
+  }
+
+  /** The token's digest against the current and the previous token, always both (constant time). */
+  function matches(d: DirectoryCredentials | null, digest: Buffer, now: Date): boolean {
+    const current = timingSafeEqual(digest, storedDigest(d?.tokenHash));
+    const previous = timingSafeEqual(digest, storedDigest(d?.previousTokenHash));
+    if (!d) return false;
+    const previousValid = previous && d.previousTokenHash !== null && d.previousTokenExpiresAt !== null && now.getTime() < d.previousTokenExpiresAt.getTime();
+    return current || previousValid;
+  }
+
+  async function rotate(ctx: RequestContext, id: string, token: { plaintext: string; hash: string }, graceSeconds: number) {
+    return inTransaction(db, async (tx) => {
+      const before = await directoryStore.lockCredentials(tx, ctx.orgId, id);
+      if (!before) throw new NotFound('directory', id);
+      const previousTokenExpiresAt = new Date(ctx.now.getTime() + graceSeconds * 1000);
+      await directoryStore.setTokens(tx, ctx.orgId, before.id, {
+        tokenHash: token.hash, tokenIssuedAt: ctx.now,
+        // Grace 0: the old token is gone now; its expiry records when it stopped working.
+        previousTokenHash: graceSeconds > 0 ? before.tokenHash : null,
+        previousTokenExpiresAt,
+      });
+      await audit(tx, ctx, {
+        action: 'directory.token.rotate', targetType: 'directory', targetId: before.id,
+        before: { previousTokenExpiresAt: before.previousTokenExpiresAt },
+        after: { tokenIssuedAt: ctx.now, previousTokenExpiresAt, graceSeconds },
+      });
+      return { token: token.plaintext, tokenIssuedAt: ctx.now, previousTokenExpiresAt };
+    });
   }
 
   return {
@@ -98,23 +209,12 @@ export function createDirectoryService(db: Database, opts: DirectoryServiceOptio
         throw new InvalidInput('invalid grace period', [{ path: 'graceSeconds', message: 'must be a whole number of seconds, 0 or more' }]);
       }
       const token = newToken();
-      return inTransaction(db, async (tx) => {
-        const before = await directoryStore.lockCredentials(tx, ctx.orgId, id);
-        if (!before) throw new NotFound('directory', id);
-        const previousTokenExpiresAt = new Date(ctx.now.getTime() + graceSeconds * 1000);
-        await directoryStore.setTokens(tx, ctx.orgId, before.id, {
-          tokenHash: token.hash, tokenIssuedAt: ctx.now,
-          // Grace 0: the old token is gone now; its expiry records when it stopped working.
-          previousTokenHash: graceSeconds > 0 ? before.tokenHash : null,
-          previousTokenExpiresAt,
-        });
-        await audit(tx, ctx, {
-          action: 'directory.token.rotate', targetType: 'directory', targetId: before.id,
-          before: { previousTokenExpiresAt: before.previousTokenExpiresAt },
-          after: { tokenIssuedAt: ctx.now, previousTokenExpiresAt, graceSeconds },
-        });
-        return { token: token.plaintext, tokenIssuedAt: ctx.now, previousTokenExpiresAt };
-      });
+      try {
+        return await rotate(ctx, id, token, graceSeconds);
+      } finally {
+        // After the commit (or the failure): this process stops trusting what it cached at once.
+        invalidateCredentials(id);
+      }
     },
 
     /**
@@ -122,19 +222,50 @@ export function createDirectoryService(db: Database, opts: DirectoryServiceOptio
      * the token's sha256 is compared with fixed-length digests of both the current and the
      * previous token, and the same comparisons run when the directory does not exist. A
      * directoryId that is not a UUID is refused without a query. Records tokenLastUsedAt at most
-     * once a minute.
+     * once a minute. The credentials are cached for AUTH_CACHE_TTL_MS; a token that does not
+     * match them is checked against the database again before it is refused.
      */
     async authenticate(directoryId: string, token: string, now: Date): Promise<DirectoryPrincipal | null> {
       if (typeof directoryId !== 'string' || typeof token !== 'string' || !UUID.test(directoryId)) return null;
+      const id = directoryId.toLowerCase();
       const digest = sha256(token);
-      const d = await directoryStore.credentials(db.prisma, directoryId.toLowerCase());
-      const current = timingSafeEqual(digest, storedDigest(d?.tokenHash));
-      const previous = timingSafeEqual(digest, storedDigest(d?.previousTokenHash));
-      if (!d) return null;
-      const previousValid = previous && d.previousTokenHash !== null && d.previousTokenExpiresAt !== null && now.getTime() < d.previousTokenExpiresAt.getTime();
-      if (!current && !previousValid) return null;
-      if (!d.tokenLastUsedAt || now.getTime() - d.tokenLastUsedAt.getTime() >= 60_000) await directoryStore.touch(db.prisma, d.id, now);
+      const state = stateOf(db);
+      const cached = state.credentials.get(id);
+      const fresh = cached && performance.now() - cached.at < AUTH_CACHE_TTL_MS ? cached.creds : null;
+      let d = fresh ?? (await readCredentials(state, id));
+      let ok = matches(d, digest, now);
+      if (!ok && fresh) {
+        // Rotated by another replica since we cached it, perhaps: the database decides.
+        d = await readCredentials(state, id);
+        ok = matches(d, digest, now);
+      }
+      if (!d || !ok) return null;
+      if (!d.tokenLastUsedAt || now.getTime() - d.tokenLastUsedAt.getTime() >= 60_000) {
+        await directoryStore.touch(db.prisma, d.id, now);
+        d.tokenLastUsedAt = now;
+      }
       return { directoryId: d.id, orgId: d.orgId, idp: d.idp, name: d.name };
+    },
+
+    /**
+     * Records a SCIM request's redacted event. Buffered: written with other events in one INSERT
+     * within EVENT_FLUSH_MS (or at EVENT_BATCH_ROWS), and before any read of the events and at
+     * shutdown (flushEvents). onError hears of events that could not be written.
+     */
+    recordEvent(orgId: string, entry: ScimEventEntry, onError: (err: unknown) => void): void {
+      const state = stateOf(db);
+      state.onEventError = onError;
+      state.events.push({ orgId, entry: { ...entry, createdAt: new Date() } });
+      if (state.events.length >= EVENT_BATCH_ROWS) void flushEvents(db, state);
+      else if (!state.timer) {
+        state.timer = setTimeout(() => void flushEvents(db, state), EVENT_FLUSH_MS);
+        state.timer.unref();
+      }
+    },
+
+    /** Writes every buffered event now (before reading them, and at shutdown). */
+    flushEvents(): Promise<void> {
+      return db ? flushEvents(db, stateOf(db)) : Promise.resolve();
     },
 
     /** The SCIM request log of a directory, newest first; failedOnly keeps status >= 400. */
@@ -146,6 +277,8 @@ export function createDirectoryService(db: Database, opts: DirectoryServiceOptio
 
     async events(ctx: RequestContext, id: string, page: PageRequest, filter: { failedOnly?: boolean | undefined } = {}) {
       await mustGet(db.prisma, ctx, id);
+      // Buffered events first: an admin reads what happened up to now.
+      await flushEvents(db, stateOf(db));
       const res = await scimEventStore.list(db.prisma, ctx.orgId, id, page, { failedOnly: filter.failedOnly });
       return {
         items: res.items.map((e) => ({
@@ -172,7 +305,9 @@ export function createDirectoryService(db: Database, opts: DirectoryServiceOptio
             throw new Conflict('product-not-on-site', `site "${site.name}" does not host ${input.product}; it hosts ${site.products.join(', ') || 'no products'}`);
           }
           // Before the mapping exists: a membership sync running now either commits first (and is
-          // seen below) or waits and then sees this mapping.
+          // seen below) or waits and then sees this mapping (group-access.ts: mapping lock, then
+          // group-access lock, in that order everywhere).
+          await directoryStore.lockMappingsExclusive(tx, dir.id);
           await directoryStore.lockGroupAccess(tx, dir.id);
           const m = await groupMappingStore.create(tx, ctx.orgId, { directoryId: dir.id, groupName, siteId: site.id, product: input.product, role });
           const members = await groupMappingStore.memberIdsOfGroupName(tx, ctx.orgId, dir.id, groupName);
@@ -201,6 +336,7 @@ export function createDirectoryService(db: Database, opts: DirectoryServiceOptio
     async deleteMapping(ctx: RequestContext, directoryId: string, mappingId: string) {
       return inTransaction(db, async (tx) => {
         const dir = await mustGet(tx, ctx, directoryId);
+        await directoryStore.lockMappingsExclusive(tx, dir.id);
         await directoryStore.lockGroupAccess(tx, dir.id);
         const m = await groupMappingStore.get(tx, ctx.orgId, dir.id, mappingId);
         if (!m) throw new NotFound('group mapping', mappingId);

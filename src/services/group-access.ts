@@ -29,34 +29,47 @@ export type GroupAccessChange = { granted: number; revoked: number; accountIds: 
  * - The work is per account: an account linked to several SCIM users of the directory keeps the
  *   union of what they justify. Access through other directories' mappings is left alone.
  * - Set-based: a constant number of statements whatever the number of users.
- * - Serialised per directory with a transaction-scoped advisory lock, so that a concurrent mapping
- *   change and membership change cannot both miss each other.
+ * - `previousAccountIds`: accounts the users were linked to before this change (a user relinked
+ *   to another account by an email change); they are recomputed too, so they lose what only these
+ *   users justified, with their billable deltas.
+ * - Two transaction-scoped advisory locks per directory. The mapping lock is taken shared here and
+ *   exclusive by mapping writes: holding it, a sync sees every committed mapping and no mapping
+ *   is being written. If the directory has no mapping and no account in scope holds group access,
+ *   nothing can change and the sync stops there, without waiting for other syncs. Otherwise it
+ *   takes the group-access lock (exclusive), so that two syncs, or a sync and a mapping write,
+ *   cannot both miss each other's change.
  *
  * Does not write an audit row: the caller audits the change that caused the sync.
  */
-export async function syncGroupAccess(tx: Tx, ctx: RequestContext, directoryId: string, scimUserIds: string[] | 'all', cause: string): Promise<void> {
-  await applyGroupAccess(tx, ctx, directoryId, scimUserIds, cause);
+export async function syncGroupAccess(
+  tx: Tx, ctx: RequestContext, directoryId: string, scimUserIds: string[] | 'all', cause: string, previousAccountIds: string[] = [],
+): Promise<void> {
+  await applyGroupAccess(tx, ctx, directoryId, scimUserIds, cause, previousAccountIds);
 }
 
 /** syncGroupAccess, telling what changed (for the caller's audit row). */
 export async function applyGroupAccess(
-  tx: Tx, ctx: RequestContext, directoryId: string, scimUserIds: string[] | 'all', cause: string,
+  tx: Tx, ctx: RequestContext, directoryId: string, scimUserIds: string[] | 'all', cause: string, previousAccountIds: string[] = [],
 ): Promise<GroupAccessChange> {
   let scope: GroupAccessScope = 'all';
   if (scimUserIds !== 'all') {
     const userIds = [...new Set(scimUserIds.filter((id) => UUID.test(id)).map((id) => id.toLowerCase()))];
+    const accountIds = [...new Set(previousAccountIds.filter((id) => UUID.test(id)).map((id) => id.toLowerCase()))];
     if (!userIds.length || !UUID.test(directoryId)) return { granted: 0, revoked: 0, accountIds: [], deltas: [] };
-    scope = { userIds };
+    scope = accountIds.length ? { userIds, accountIds } : { userIds };
   } else if (!UUID.test(directoryId)) {
     return { granted: 0, revoked: 0, accountIds: [], deltas: [] };
   }
-  await directoryStore.lockGroupAccess(tx, directoryId.toLowerCase());
-  // Checked under the lock, so it sees what the two statements below would see: in a directory
-  // without mappings whose accounts hold no group access, they would change nothing.
+  const dir = directoryId.toLowerCase();
+  await directoryStore.lockMappingsShared(tx, dir);
+  // Under the mapping lock, so it sees every mapping there is: in a directory without mappings
+  // whose accounts in scope hold no group access, the two statements below would change nothing.
   const work = await groupMappingStore.mayChange(tx, ctx.orgId, directoryId, scope);
+  if (!work) return { granted: 0, revoked: 0, accountIds: [], deltas: [] };
+  await directoryStore.lockGroupAccess(tx, dir);
   // Revoke first: a row whose role changed is deleted here and inserted again below.
-  const revoked = work ? await groupMappingStore.revokeUndesired(tx, ctx.orgId, directoryId, scope) : [];
-  const granted = work ? await groupMappingStore.grantDesired(tx, ctx.orgId, directoryId, scope) : [];
+  const revoked = await groupMappingStore.revokeUndesired(tx, ctx.orgId, directoryId, scope);
+  const granted = await groupMappingStore.grantDesired(tx, ctx.orgId, directoryId, scope);
   const accountIds = [...new Set([...revoked, ...granted])];
   const deltas = await syncBillability(tx, ctx, accountIds, cause);
   return { granted: granted.length, revoked: revoked.length, accountIds, deltas };

@@ -1,5 +1,6 @@
 import type { Database } from '../store/database.js';
 import { inTransaction, lockOrg, type Tx } from '../store/transaction.js';
+import { ssoConnectionStore } from '../store/sso-store.js';
 import { subscriptionStore } from '../store/subscription-store.js';
 import { groupMappingStore } from '../store/group-mapping-store.js';
 import { configurationRetained, subscriptionStatus } from '../domain/subscription.js';
@@ -7,13 +8,14 @@ import { audit } from './audit.js';
 import { syncBillability } from './billability-sync.js';
 import type { RequestContext } from './context.js';
 import { subscriptionView } from './subscription-service.js';
+import { invalidateDirectoryCredentials } from './directory-service.js';
 
 /** The audit action that marks a trial end as applied: written once per org, with its effect. */
 export const TRIAL_ENDED_ACTION = 'subscription.trial.ended';
 export const RETENTION_PURGED_ACTION = 'subscription.retention.purged';
 
 export type TrialEndApplied = { orgId: string; state: string; added: number; removed: number };
-export type RetentionPurged = { orgId: string; directories: string[]; accessRevoked: number; accountsRecomputed: number };
+export type RetentionPurged = { orgId: string; directories: string[]; ssoConnections: string[]; accessRevoked: number; accountsRecomputed: number };
 
 const systemCtx = (orgId: string, job: string, now: Date): RequestContext => ({ orgId, actor: { kind: 'system', name: job }, requestId: null, now });
 
@@ -84,12 +86,17 @@ export function createLifecycleService(db: Database) {
 
     /** Deletes one org's SCIM configuration if its retention is over (re-checked under the org lock). */
     async purgeRetention(orgId: string, now: Date, job = 'retention-purge'): Promise<RetentionPurged | null> {
-      return inTransaction(db, async (tx) => {
+      const purged = await inTransaction(db, async (tx) => {
         if (!(await lockOrg(tx, orgId))) return null;
         const status = subscriptionStatus(await subscriptionStore.get(tx, orgId), now);
         if (configurationRetained(status, now)) return null;
         const directories = await tx.directory.findMany({ where: { orgId }, select: { id: true, name: true, idp: true } });
-        if (!directories.length) return null;
+        const connections = await ssoConnectionStore.allOfOrg(tx, orgId);
+        if (!directories.length && !connections.length) return null;
+        // SAML/OIDC configuration goes too (SPEC §4): policies stop naming it first (enforcement
+        // is already off while unsubscribed), then the connections and their requests and tests.
+        const policiesReset = await tx.policy.updateMany({ where: { orgId, ssoConnectionId: { not: null } }, data: { enforceSso: false, ssoConnectionId: null } });
+        for (const c of connections) await ssoConnectionStore.delete(tx, orgId, c.id);
         const dirIds = directories.map((d) => d.id);
         const mappings = await tx.groupMapping.findMany({ where: { orgId, directoryId: { in: dirIds } }, select: { id: true } });
         const touched = new Set<string>();
@@ -108,10 +115,14 @@ export function createLifecycleService(db: Database) {
         await syncBillability(tx, ctx, [...touched], 'retention-purge');
         await audit(tx, ctx, {
           action: RETENTION_PURGED_ACTION, targetType: 'subscription', targetId: orgId,
-          before: { directories }, after: { directories: [], accessRevoked, retentionEndsAt: status.retentionEndsAt },
+          before: { directories, ssoConnections: connections },
+          after: { directories: [], ssoConnections: [], policiesNoLongerEnforcingSso: policiesReset.count, accessRevoked, retentionEndsAt: status.retentionEndsAt },
         });
-        return { orgId, directories: dirIds, accessRevoked, accountsRecomputed: touched.size };
+        return { orgId, directories: dirIds, ssoConnections: connections.map((c) => c.id), accessRevoked, accountsRecomputed: touched.size };
       });
+      // SCIM trusts directory credentials from a short cache: the purged directories' tokens stop working here now.
+      if (purged) invalidateDirectoryCredentials(db, purged.directories);
+      return purged;
     },
   };
 }

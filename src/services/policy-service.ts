@@ -3,6 +3,7 @@ import { inTransaction, isCheckViolation, isUniqueViolation, lockOrg, type Tx } 
 import { policyStore, type PolicyData, type PolicyRow, type PolicyWithCount } from '../store/policy-store.js';
 import { accountStore } from '../store/account-store.js';
 import { subscriptionStore } from '../store/subscription-store.js';
+import { ssoConnectionStore } from '../store/sso-store.js';
 import type { PageRequest } from '../store/paging.js';
 import { Conflict, InvalidInput, NotFound, PolicyViolation } from '../domain/errors.js';
 import { assertDeletable, assertMembership, assertPolicyChange, type PolicySettings } from '../domain/policy-rules.js';
@@ -76,6 +77,10 @@ export function createPolicyService(db: Database) {
       subscriptionState: state,
       syncedMemberCount: before && after.nonBillable ? await policyStore.syncedMemberCount(tx, ctx.orgId, before.id) : 0,
     });
+    // The connection must be one of this org's (the foreign key alone would accept another org's id).
+    if (after.ssoConnectionId && after.ssoConnectionId !== before?.ssoConnectionId && !(await ssoConnectionStore.get(tx, ctx.orgId, after.ssoConnectionId))) {
+      throw new InvalidInput('invalid body', [{ path: 'ssoConnectionId', message: `no SSO connection ${after.ssoConnectionId} in this org` }]);
+    }
   }
 
   /** Maps a constraint that caught what the checks above should already have refused. */
@@ -156,6 +161,18 @@ export function createPolicyService(db: Database) {
         if (p.nonBillable) await syncBillability(tx, ctx, moved, 'policy-deleted');
         return { movedTo: target.id, moved: moved.length };
       });
+    },
+
+    /** One page of the policy's members (paged in SQL); 404 for a policy of another org. */
+    async members(ctx: RequestContext, policyId: string, page: PageRequest) {
+      await mustGet(db.prisma, ctx, policyId);
+      const res = await accountStore.policyMembers(db.prisma, ctx.orgId, policyId, page);
+      return {
+        items: res.items.map((a) => ({
+          id: a.id, email: a.email, displayName: a.displayName, status: a.status, source: a.source, managed: a.managed, createdAt: a.createdAt,
+        })),
+        next: res.next,
+      };
     },
 
     /** Moves accounts into the policy (out of whichever policy held them). */

@@ -1,16 +1,23 @@
 import type { Database } from '../store/database.js';
 import { inTransaction, isUniqueViolation, type Tx } from '../store/transaction.js';
-import { accountStore, type AccountRow } from '../store/account-store.js';
-import { domainStore } from '../store/domain-store.js';
-import { policyStore, type PolicyRow } from '../store/policy-store.js';
-import { scimUserStore, type ScimEmail, type ScimUserColumns, type ScimUserRow } from '../store/scim-user-store.js';
+import { accountStore } from '../store/account-store.js';
+import { auditStore } from '../store/audit-store.js';
+import { policyStore } from '../store/policy-store.js';
+import { scimAccountStore, type LinkedAccount } from '../store/scim-account-store.js';
+import { sameEmails, scimEmailsOf, scimUserStore, type ScimEmail, type ScimUserColumns, type ScimUserRow } from '../store/scim-user-store.js';
 import type { Prisma } from '../generated/prisma/client.js';
 import { Conflict, InvalidInput, NotFound, PreconditionFailed } from '../domain/errors.js';
 import { parseEmail } from '../domain/identity.js';
-import { audit } from './audit.js';
 import { syncBillability } from './billability-sync.js';
 import { syncGroupAccess } from './group-access.js';
-import type { RequestContext } from './context.js';
+import { actorLabel, type RequestContext } from './context.js';
+
+export { scimEmailsOf } from '../store/scim-user-store.js';
+
+/** An audit row of a SCIM write, collected and written with the others in one INSERT. */
+type AuditRow = { action: string; targetType: string; targetId?: string | null; before?: unknown; after?: unknown };
+/** What settling an account's status needs to know of it. */
+type KnownAccount = { id: string; source: string; status: string };
 
 /** A SCIM user as the SCIM surface hands it over: filterable columns, emails, and the whole resource. */
 export type ScimUserInput = { columns: ScimUserColumns; emails: ScimEmail[]; resource: Record<string, unknown> };
@@ -48,67 +55,81 @@ export function createScimUserService(db: Database) {
    * Finds or creates the account for an email and makes it a synced account of this directory.
    * A claimed account sitting in the non-billable policy moves to the default policy here, in
    * the same transaction (SPEC §3: a non-billable policy never holds synced accounts).
+   * Audit rows go to `audits`, written with the push's own in one INSERT.
    */
-  async function linkAccount(tx: Tx, ctx: DirectoryContext, rawEmail: string, input: ScimUserInput): Promise<AccountRow> {
+  async function linkAccount(tx: Tx, ctx: DirectoryContext, rawEmail: string, input: ScimUserInput, audits: AuditRow[]): Promise<LinkedAccount> {
     const email = parseEmail(rawEmail);
-    let account = await accountStore.findByEmail(tx, ctx.orgId, email.normalized);
-    // Rows this transaction already read are not read again (each read is a round trip, and
-    // PATCH/POST of one directory queue behind each other on the group-access lock).
-    let defaultPolicy: PolicyRow | null = null;
+    let account = await scimAccountStore.findByEmail(tx, ctx.orgId, email.normalized);
     let written = false;
     if (!account) {
-      const managed = await domainStore.isVerified(tx, ctx.orgId, email.domain);
-      if (managed) defaultPolicy = await policyStore.defaultPolicy(tx, ctx.orgId);
-      const policyId = defaultPolicy?.id ?? null;
-      // ON CONFLICT DO NOTHING: two pushes racing on one email must both end up on the same account,
-      // and a unique violation would abort the whole transaction on PostgreSQL.
-      await accountStore.createIfAbsent(tx, ctx.orgId, {
+      // Managed (verified domain, default policy) or external, decided by the INSERT itself.
+      const created = await scimAccountStore.createIfAbsent(tx, ctx.orgId, {
         email: email.email, emailNormalized: email.normalized, emailDomain: email.domain,
         displayName: input.columns.displayName, givenName: input.columns.givenName, familyName: input.columns.familyName,
-        managed, policyId, source: 'scim', directoryId: ctx.directoryId, externalId: input.columns.externalId,
+        directoryId: ctx.directoryId, externalId: input.columns.externalId,
       });
-      account = (await accountStore.findByEmail(tx, ctx.orgId, email.normalized))!;
-      if (account.directoryId === ctx.directoryId && account.source === 'scim') {
-        await audit(tx, ctx, { action: 'account.create', targetType: 'account', targetId: account.id, after: { email: account.email, managed, source: 'scim', directoryId: ctx.directoryId } });
+      if (created) {
+        audits.push({ action: 'account.create', targetType: 'account', targetId: created.id, after: { email: created.email, managed: created.managed, source: 'scim', directoryId: ctx.directoryId } });
       }
+      // null: a concurrent push created it first; both end up on that account.
+      account = created ?? (await scimAccountStore.findByEmail(tx, ctx.orgId, email.normalized))!;
     }
     if (account.source !== 'scim' || account.directoryId !== ctx.directoryId) {
       await accountStore.markSynced(tx, ctx.orgId, account.id, ctx.directoryId, input.columns.externalId);
       written = true;
-      await audit(tx, ctx, { action: 'account.claim', targetType: 'account', targetId: account.id, before: { source: account.source, directoryId: account.directoryId }, after: { source: 'scim', directoryId: ctx.directoryId } });
+      audits.push({ action: 'account.claim', targetType: 'account', targetId: account.id, before: { source: account.source, directoryId: account.directoryId }, after: { source: 'scim', directoryId: ctx.directoryId } });
     }
-    if (account.policyId) {
-      const policy = account.policyId === defaultPolicy?.id ? defaultPolicy : await policyStore.get(tx, ctx.orgId, account.policyId);
-      if (policy?.nonBillable) {
-        const target = await policyStore.defaultPolicy(tx, ctx.orgId);
-        await accountStore.setPolicy(tx, ctx.orgId, [account.id], target.id);
-        written = true;
-        await audit(tx, ctx, {
-          action: 'policy.members.move', targetType: 'account', targetId: account.id,
-          before: { policyId: policy.id, nonBillable: true }, after: { policyId: target.id, reason: 'synced accounts cannot sit in the non-billable policy' },
-        });
-      }
+    if (account.policyId && account.policyNonBillable) {
+      const target = await policyStore.defaultPolicy(tx, ctx.orgId);
+      await accountStore.setPolicy(tx, ctx.orgId, [account.id], target.id);
+      written = true;
+      audits.push({
+        action: 'policy.members.move', targetType: 'account', targetId: account.id,
+        before: { policyId: account.policyId, nonBillable: true }, after: { policyId: target.id, reason: 'synced accounts cannot sit in the non-billable policy' },
+      });
     }
-    return written ? (await accountStore.get(tx, ctx.orgId, account.id))! : account;
+    return written ? (await scimAccountStore.findByEmail(tx, ctx.orgId, email.normalized))! : account;
   }
 
-  /** A synced account is active while any live SCIM user linked to it is active. */
-  async function settleAccountStatus(tx: Tx, ctx: DirectoryContext, user: ScimUserRow, accountId: string): Promise<void> {
-    const account = await accountStore.get(tx, ctx.orgId, accountId);
+  /**
+   * A synced account is active while any live SCIM user linked to it is active. `known` is the
+   * account as this transaction last read or wrote it (then it is not read again); when this user
+   * is live, active and linked to it, the other links need not be counted.
+   */
+  async function settleAccountStatus(tx: Tx, ctx: DirectoryContext, user: ScimUserRow, accountId: string, known: KnownAccount | null, audits: AuditRow[]): Promise<void> {
+    const account = known ?? (await accountStore.get(tx, ctx.orgId, accountId));
     if (!account || account.source !== 'scim') return;
     const thisActive = user.id && user.deletedAt === null && user.active && user.accountId === accountId;
-    const others = await scimUserStore.activeLinks(tx, ctx.orgId, accountId, user.id);
-    const status = thisActive || others > 0 ? 'active' : 'disabled';
+    const status = thisActive || (await scimUserStore.activeLinks(tx, ctx.orgId, accountId, user.id)) > 0 ? 'active' : 'disabled';
     if (status !== account.status) {
-      await accountStore.setStatus(tx, ctx.orgId, accountId, status);
-      await audit(tx, ctx, { action: status === 'disabled' ? 'account.disable' : 'account.enable', targetType: 'account', targetId: accountId, before: { status: account.status }, after: { status, by: 'scim' } });
+      await scimAccountStore.setStatus(tx, ctx.orgId, accountId, status);
+      audits.push({ action: status === 'disabled' ? 'account.disable' : 'account.enable', targetType: 'account', targetId: accountId, before: { status: account.status }, after: { status, by: 'scim' } });
     }
   }
 
-  async function afterWrite(tx: Tx, ctx: DirectoryContext, user: ScimUserRow, accountIds: (string | null)[], cause: string) {
-    const ids = [...new Set(accountIds.filter((a): a is string => a !== null))];
-    for (const id of ids) await settleAccountStatus(tx, ctx, user, id);
-    await syncGroupAccess(tx, ctx, ctx.directoryId, [user.id], cause);
+  /**
+   * What every write does after changing the ScimUser row: account status, the audit rows (one
+   * INSERT), group-granted access, billability.
+   *
+   * Group access depends on the user only through deletedAt, active, accountId and its group
+   * memberships (which only group writes and DELETE change). When none of them changed — a new
+   * user is in no group yet — it cannot change, and the directory's group-access lock is not taken.
+   * When the user moved to another account, the old account is recomputed too: it loses what only
+   * this user justified (issue: relinked users kept group access on their old account).
+   */
+  async function afterWrite(
+    tx: Tx, ctx: DirectoryContext, user: ScimUserRow, before: Pick<ScimUserRow, 'accountId' | 'active' | 'deletedAt'> | null,
+    known: KnownAccount[], audits: AuditRow[], cause: string,
+  ) {
+    const ids = [...new Set([before?.accountId ?? null, user.accountId].filter((a): a is string => a !== null))];
+    for (const id of ids) await settleAccountStatus(tx, ctx, user, id, known.find((a) => a.id === id) ?? null, audits);
+    await auditStore.appendMany(tx, ctx.orgId, audits.map((a) => ({ ...a, actor: actorLabel(ctx.actor), requestId: ctx.requestId })));
+    const groupInputsChanged = before !== null &&
+      (before.accountId !== user.accountId || before.active !== user.active || (before.deletedAt === null) !== (user.deletedAt === null));
+    if (groupInputsChanged) {
+      const previous = before.accountId !== null && before.accountId !== user.accountId ? [before.accountId] : [];
+      await syncGroupAccess(tx, ctx, ctx.directoryId, [user.id], cause, previous);
+    }
     await syncBillability(tx, ctx, ids, cause);
   }
 
@@ -135,18 +156,21 @@ export function createScimUserService(db: Database) {
       const email = linkingEmail(input);
       try {
         return await inTransaction(db, async (tx) => {
+          const audits: AuditRow[] = [];
           const existing = await scimUserStore.byUserName(tx, ctx.directoryId, input.columns.userNameNormalized);
           if (existing && !existing.deletedAt) throw new Conflict('uniqueness', `userName "${input.columns.userName}" is already in use in this directory`);
-          const accountId = email ? (await linkAccount(tx, ctx, email, input)).id : null;
+          const account = email ? await linkAccount(tx, ctx, email, input, audits) : null;
+          const accountId = account?.id ?? null;
           let user: ScimUserRow;
           if (existing) {
             // Revival (API.md): the tombstoned record comes back with the new attributes.
-            user = (await scimUserStore.update(tx, existing, existing.version, { ...input.columns, accountId, resource: input.resource, deletedAt: null, createdAt: ctx.now }, input.emails, ctx.now))!;
+            const emails = sameEmails(scimEmailsOf(existing.resource), input.emails) ? null : input.emails;
+            user = (await scimUserStore.update(tx, existing, existing.version, { ...input.columns, accountId, resource: input.resource, deletedAt: null, createdAt: ctx.now }, emails, ctx.now))!;
           } else {
             user = await scimUserStore.create(tx, ctx.orgId, ctx.directoryId, accountId, input.columns, input.emails, input.resource, ctx.now);
           }
-          await audit(tx, ctx, { action: existing ? 'scim.user.revive' : 'scim.user.create', targetType: 'scim-user', targetId: user.id, after: { userName: user.userName, accountId, active: user.active } });
-          await afterWrite(tx, ctx, user, [accountId, existing?.accountId ?? null], existing ? 'scim-user-revived' : 'scim-user-created');
+          audits.push({ action: existing ? 'scim.user.revive' : 'scim.user.create', targetType: 'scim-user', targetId: user.id, after: { userName: user.userName, accountId, active: user.active } });
+          await afterWrite(tx, ctx, user, existing, account ? [account] : [], audits, existing ? 'scim-user-revived' : 'scim-user-created');
           return { user, revived: Boolean(existing) };
         });
       } catch (err) {
@@ -159,23 +183,28 @@ export function createScimUserService(db: Database) {
       const email = linkingEmail(input);
       try {
         return await inTransaction(db, async (tx) => {
-          const before = await scimUserStore.get(tx, ctx.directoryId, id);
+          const audits: AuditRow[] = [];
+          const before = await scimUserStore.getForWrite(tx, ctx.directoryId, id);
           if (!before) throw new NotFound('User', id);
           if (expectedVersion !== null && before.version !== expectedVersion) {
             throw new PreconditionFailed(`the user changed since version ${expectedVersion} (now ${before.version}); read it again`);
           }
           // Same email: same account. A new email links (or creates) the account of that email.
-          const current = before.accountId ? await accountStore.get(tx, ctx.orgId, before.accountId) : null;
+          const current = before.account;
           const sameAccount = email !== null && current !== null && current.emailNormalized === parseEmail(email).normalized && current.source === 'scim';
-          const accountId = email === null ? null : sameAccount ? current!.id : (await linkAccount(tx, ctx, email, input)).id;
-          const user = await scimUserStore.update(tx, before, before.version, { ...input.columns, accountId, resource: input.resource }, input.emails, ctx.now);
+          const linked = email === null || sameAccount ? null : await linkAccount(tx, ctx, email, input, audits);
+          const accountId = email === null ? null : sameAccount ? current!.id : linked!.id;
+          // Email rows are rewritten only when they change (PATCHes of other attributes leave them).
+          const emails = sameEmails(scimEmailsOf(before.resource), input.emails) ? null : input.emails;
+          const user = await scimUserStore.update(tx, before, before.version, { ...input.columns, accountId, resource: input.resource }, emails, ctx.now);
           if (!user) throw new PreconditionFailed('the user changed while this request was applied; retry');
           if (before.active !== user.active) {
-            await audit(tx, ctx, { action: user.active ? 'scim.user.activate' : 'scim.user.deactivate', targetType: 'scim-user', targetId: id, before: { active: before.active }, after: { active: user.active } });
+            audits.push({ action: user.active ? 'scim.user.activate' : 'scim.user.deactivate', targetType: 'scim-user', targetId: id, before: { active: before.active }, after: { active: user.active } });
           } else {
-            await audit(tx, ctx, { action: 'scim.user.update', targetType: 'scim-user', targetId: id, before: { userName: before.userName, version: before.version }, after: { userName: user.userName, version: user.version } });
+            audits.push({ action: 'scim.user.update', targetType: 'scim-user', targetId: id, before: { userName: before.userName, version: before.version }, after: { userName: user.userName, version: user.version } });
           }
-          await afterWrite(tx, ctx, user, [before.accountId, accountId], user.active === before.active ? 'scim-user-updated' : user.active ? 'scim-user-activated' : 'scim-user-deactivated');
+          const known: KnownAccount[] = [...(linked ? [linked] : []), ...(current ? [current] : [])];
+          await afterWrite(tx, ctx, user, before, known, audits, user.active === before.active ? 'scim-user-updated' : user.active ? 'scim-user-activated' : 'scim-user-deactivated');
           return user;
         });
       } catch (err) {
@@ -186,12 +215,13 @@ export function createScimUserService(db: Database) {
     /** DELETE: tombstones the record, leaves its groups, disables the account (kept; purged after 14 days by the retention job). */
     async delete(ctx: DirectoryContext, id: string): Promise<void> {
       await inTransaction(db, async (tx) => {
-        const before = await scimUserStore.get(tx, ctx.directoryId, id);
+        const audits: AuditRow[] = [];
+        const before = await scimUserStore.getForWrite(tx, ctx.directoryId, id);
         if (!before) throw new NotFound('User', id);
         await scimUserStore.removeMemberships(tx, id);
         const user = (await scimUserStore.update(tx, before, before.version, { deletedAt: ctx.now, active: false }, null, ctx.now))!;
-        await audit(tx, ctx, { action: 'scim.user.delete', targetType: 'scim-user', targetId: id, before: { userName: before.userName, active: before.active }, after: { deletedAt: ctx.now } });
-        await afterWrite(tx, ctx, user, [before.accountId], 'scim-user-deleted');
+        audits.push({ action: 'scim.user.delete', targetType: 'scim-user', targetId: id, before: { userName: before.userName, active: before.active }, after: { deletedAt: ctx.now } });
+        await afterWrite(tx, ctx, user, before, before.account ? [before.account] : [], audits, 'scim-user-deleted');
       });
     },
   };

@@ -87,6 +87,13 @@ export const accountStore = {
     const rows = await tx.productAccess.findMany({ where: { orgId, siteId }, select: { accountId: true }, distinct: ['accountId'] });
     return rows.map((r) => r.accountId);
   },
+  /** One page of a policy's members, keyset-paged in SQL (oldest first). */
+  async policyMembers(tx: Tx, orgId: string, policyId: string, page: PageRequest) {
+    const rows = await tx.account.findMany({
+      where: { orgId, policyId, ...afterCursor(page.cursor) }, orderBy: [...orderBy()], take: page.limit + 1, select: accountSelect,
+    });
+    return toPage(rows, page.limit, (r) => r);
+  },
   async policyMemberIds(tx: Tx, orgId: string, policyId: string): Promise<string[]> {
     return (await tx.account.findMany({ where: { orgId, policyId }, select: { id: true } })).map((r) => r.id);
   },

@@ -18,6 +18,16 @@ export const auditStore = {
       },
     });
   },
+  /** Several rows in one INSERT (a SCIM push that audits two or three changes makes one round trip). */
+  async appendMany(tx: Tx, orgId: string, entries: AuditEntry[]): Promise<void> {
+    if (!entries.length) return;
+    await tx.auditEvent.createMany({
+      data: entries.map((e) => ({
+        orgId, actor: e.actor, action: e.action, targetType: e.targetType, targetId: e.targetId ?? null,
+        before: json(e.before), after: json(e.after), requestId: e.requestId ?? null,
+      })),
+    });
+  },
   /** Newest first: an admin asks "what just happened". */
   async list(tx: Tx, orgId: string, page: PageRequest, filter: { action?: string | undefined; targetId?: string | undefined } = {}) {
     const rows = await tx.auditEvent.findMany({

@@ -64,10 +64,21 @@ export const directoryStore = {
     });
   },
   /**
-   * Serialises group-access changes of one directory (mapping writes, membership syncs) so that a
-   * mapping created while a membership changes cannot miss it: each side reads after the other commits.
+   * Serialises group-access changes of one directory (mapping writes, membership syncs that have
+   * work to do) so that two of them cannot both miss each other: each side reads after the other commits.
    */
   async lockGroupAccess(tx: Tx, directoryId: string): Promise<void> {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${'group-access:' + directoryId}))`;
+  },
+  /**
+   * The directory's mapping set, held still: shared by membership syncs (which never wait for each
+   * other on it), exclusive for mapping writes. A sync that holds it and sees no mapping knows that
+   * none is being created, so it can skip the group-access lock and the work (group-access.ts).
+   */
+  async lockMappingsShared(tx: Tx, directoryId: string): Promise<void> {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock_shared(hashtext(${'group-mappings:' + directoryId}))`;
+  },
+  async lockMappingsExclusive(tx: Tx, directoryId: string): Promise<void> {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${'group-mappings:' + directoryId}))`;
   },
 };

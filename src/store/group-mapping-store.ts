@@ -7,8 +7,11 @@ export type GroupMappingRow = {
   id: string; orgId: string; directoryId: string; groupName: string; siteId: string; product: Product; role: AccessRole; createdAt: Date;
 };
 
-/** Which SCIM users' group access to recompute: some users of the directory, or all of it. */
-export type GroupAccessScope = { userIds: string[] } | 'all';
+/**
+ * Which accounts' group access to recompute: those of some users of the directory (and, when a
+ * user moved to another account, the accounts it left), or all of it.
+ */
+export type GroupAccessScope = { userIds: string[]; accountIds?: string[] } | 'all';
 
 export const grantedByMapping = (mappingId: string) => `group:${mappingId}`;
 
@@ -25,10 +28,14 @@ function scopeSql(orgId: string, directoryId: string, scope: GroupAccessScope): 
       WHERE pa."orgId" = ${orgId}::uuid AND m."directoryId" = ${directoryId}::uuid`;
   }
   // One text parameter however many ids: no bind-parameter limit, the same SQL on PGlite and PostgreSQL.
-  return Prisma.sql`
+  const users = Prisma.sql`
     SELECT u."accountId" FROM "ScimUser" u
     WHERE u."orgId" = ${orgId}::uuid AND u."directoryId" = ${directoryId}::uuid
       AND u."id" = ANY(string_to_array(${scope.userIds.join(',')}, ',')::uuid[])`;
+  if (!scope.accountIds?.length) return users;
+  return Prisma.sql`${users}
+    UNION
+    SELECT a."id" FROM "Account" a WHERE a."orgId" = ${orgId}::uuid AND a."id" = ANY(string_to_array(${scope.accountIds.join(',')}, ',')::uuid[])`;
 }
 
 /**

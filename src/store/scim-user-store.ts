@@ -29,6 +29,24 @@ async function deepPage(tx: Tx, where: Prisma.ScimUserWhereInput, orderBy: Prism
   return ids.flatMap((id) => byId.get(id) ?? []);
 }
 
+/**
+ * The ScimUserEmail rows of a stored resource: `emails[].value` trimmed (empty ones dropped), its
+ * type, primary only when true. The SCIM surface derives the rows it writes with this function,
+ * so comparing it on the stored and the new resource tells whether the rows would change.
+ */
+export function scimEmailsOf(resource: unknown): ScimEmail[] {
+  const emails = (resource as { emails?: unknown } | null)?.emails;
+  const str = (v: unknown): string | null => (typeof v === 'string' && v.trim() !== '' ? v : null);
+  return (Array.isArray(emails) ? (emails as Record<string, unknown>[]) : [])
+    .map((e) => ({ value: String(e?.value ?? '').trim(), type: str(e?.type), primary: e?.primary === true }))
+    .filter((e) => e.value);
+}
+export const sameEmails = (a: ScimEmail[], b: ScimEmail[]) =>
+  a.length === b.length && a.every((e, i) => e.value === b[i]!.value && e.type === b[i]!.type && e.primary === b[i]!.primary);
+
+/** A user about to be rewritten, with what its write needs to know of its account (one statement). */
+export type ScimUserForWrite = ScimUserRow & { account: { id: string; emailNormalized: string; source: string; status: string } | null };
+
 export const scimUserStore = {
   async get(tx: Tx, directoryId: string, id: string): Promise<ScimUserRow | null> {
     return UUID.test(id) ? tx.scimUser.findFirst({ where: { id, directoryId, deletedAt: null } }) : null;
@@ -36,29 +54,56 @@ export const scimUserStore = {
   async byUserName(tx: Tx, directoryId: string, userNameNormalized: string): Promise<ScimUserRow | null> {
     return tx.scimUser.findUnique({ where: { directoryId_userNameNormalized: { directoryId, userNameNormalized } } });
   },
+  /** The live user with its account's email, source and status, in one statement (PUT/PATCH, inside their transaction). */
+  async getForWrite(tx: Tx, directoryId: string, id: string): Promise<ScimUserForWrite | null> {
+    if (!UUID.test(id)) return null;
+    const rows = await tx.$queryRaw<(ScimUserRow & { aId: string | null; aEmail: string | null; aSource: string | null; aStatus: string | null })[]>`
+      SELECT u."id"::text AS "id", u."orgId"::text AS "orgId", u."directoryId"::text AS "directoryId", u."accountId"::text AS "accountId",
+             u."userName", u."userNameNormalized", u."externalId", u."active", u."displayName", u."givenName", u."familyName", u."title",
+             u."userType", u."employeeNumber", u."department", u."resource", u."version", u."deletedAt", u."createdAt", u."updatedAt",
+             a."id"::text AS "aId", a."emailNormalized" AS "aEmail", a."source"::text AS "aSource", a."status"::text AS "aStatus"
+      FROM "ScimUser" u LEFT JOIN "Account" a ON a."id" = u."accountId"
+      WHERE u."id" = ${id}::uuid AND u."directoryId" = ${directoryId}::uuid AND u."deletedAt" IS NULL`;
+    const r = rows[0];
+    if (!r) return null;
+    const { aId, aEmail, aSource, aStatus, ...user } = r;
+    return { ...user, account: aId ? { id: aId, emailNormalized: aEmail!, source: aSource!, status: aStatus! } : null };
+  },
+  /** A new user and its email rows: two INSERTs (nothing to delete first). */
   async create(tx: Tx, orgId: string, directoryId: string, accountId: string | null, cols: ScimUserColumns, emails: ScimEmail[], resource: unknown, at: Date): Promise<ScimUserRow> {
     const row = await tx.scimUser.create({ data: { ...cols, orgId, directoryId, accountId, resource: json(resource), createdAt: at, updatedAt: at } });
-    await scimUserStore.setEmails(tx, row, emails);
+    await scimUserStore.insertEmails(tx, row, emails);
     return row;
   },
-  /** Writes a new state if the stored version is still `expectedVersion` (optimistic concurrency for ETags). */
+  /**
+   * Writes a new state if the stored version is still `expectedVersion` (optimistic concurrency for
+   * ETags): one UPDATE … RETURNING. `emails` null leaves the email rows as they are.
+   */
   async update(tx: Tx, row: Pick<ScimUserRow, 'id' | 'orgId' | 'directoryId'>, expectedVersion: number, data: Partial<ScimUserColumns> & { accountId?: string | null; resource?: unknown; deletedAt?: Date | null; createdAt?: Date }, emails: ScimEmail[] | null, at: Date): Promise<ScimUserRow | null> {
     const { resource, ...rest } = data;
-    const res = await tx.scimUser.updateMany({
-      where: { id: row.id, directoryId: row.directoryId, version: expectedVersion },
-      data: { ...rest, ...(resource !== undefined ? { resource: json(resource) } : {}), version: { increment: 1 }, updatedAt: at },
-    });
-    if (res.count !== 1) return null;
+    let updated: ScimUserRow;
+    try {
+      updated = await tx.scimUser.update({
+        where: { id: row.id, directoryId: row.directoryId, version: expectedVersion },
+        data: { ...rest, ...(resource !== undefined ? { resource: json(resource) } : {}), version: { increment: 1 }, updatedAt: at },
+      });
+    } catch (err) {
+      if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2025') return null; // the version moved on
+      throw err;
+    }
     if (emails) await scimUserStore.setEmails(tx, row, emails);
-    return tx.scimUser.findUnique({ where: { id: row.id } });
+    return updated;
   },
-  async setEmails(tx: Tx, row: Pick<ScimUserRow, 'id' | 'orgId' | 'directoryId'>, emails: ScimEmail[]): Promise<void> {
-    await tx.scimUserEmail.deleteMany({ where: { userId: row.id } });
+  async insertEmails(tx: Tx, row: Pick<ScimUserRow, 'id' | 'orgId' | 'directoryId'>, emails: ScimEmail[]): Promise<void> {
     if (emails.length) {
       await tx.scimUserEmail.createMany({
         data: emails.map((e) => ({ orgId: row.orgId, directoryId: row.directoryId, userId: row.id, value: e.value, valueNormalized: e.value.toLowerCase(), type: e.type, primary: e.primary })),
       });
     }
+  },
+  async setEmails(tx: Tx, row: Pick<ScimUserRow, 'id' | 'orgId' | 'directoryId'>, emails: ScimEmail[]): Promise<void> {
+    await tx.scimUserEmail.deleteMany({ where: { userId: row.id } });
+    await scimUserStore.insertEmails(tx, row, emails);
   },
   /**
    * One page and the total. The COUNT is skipped when the page proves the total (it starts at the

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearer, createOrg, startTestApp, verifyDomain, type TestApp } from '../support/app.js';
+import { bearer, createOrg, createSamlConnection, startTestApp, verifyDomain, type TestApp } from '../support/app.js';
 import { orgSnapshot } from '../support/snapshot.js';
 
 let app: TestApp;
@@ -11,7 +11,7 @@ let ssoPolicyId: string;
 let syncedId: string;
 let manualId: string;
 let externalId: string;
-const conn = randomUUID();
+let conn: string;
 
 const url = (o: Org, p: string) => `/api/v1/orgs/${o.id}/${p}`;
 
@@ -20,6 +20,7 @@ beforeAll(async () => {
   org = await createOrg(app, 'Rules Inc');
   await verifyDomain(app, org, 'rules.example');
   await app.http.post(url(org, 'subscription/trial')).set(bearer(org.key)).send({}).expect(200);
+  conn = (await createSamlConnection(app, org)).id;
   const nb = await app.http.post(url(org, 'policies')).set(bearer(org.key)).send({ name: 'Contractors', nonBillable: true }).expect(201);
   nonBillableId = nb.body.id;
   const sso = await app.http.post(url(org, 'policies')).set(bearer(org.key)).send({ name: 'SSO pilot', enforceSso: true, ssoConnectionId: conn }).expect(201);

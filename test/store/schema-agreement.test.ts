@@ -56,6 +56,10 @@ const SQL_ONLY_INVARIANTS: readonly SqlOnlyInvariant[] = [
   { kind: 'check constraint', table: 'Account', name: 'Account_managed_policy_check' },
   // An org is its own tenant: orgId = id.
   { kind: 'check constraint', table: 'Org', name: 'Org_orgId_is_id_check' },
+  // A policy that enforces SSO names its connection.
+  { kind: 'check constraint', table: 'Policy', name: 'Policy_sso_needs_connection_check' },
+  // A SAML connection has its entity id, SSO URL and a signing certificate; OIDC its issuer, client and secret.
+  { kind: 'check constraint', table: 'SsoConnection', name: 'SsoConnection_complete_check' },
 ];
 
 /** Prisma Migrate's own history table (written by src/store/migrator.ts); not part of the data model. */

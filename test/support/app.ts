@@ -60,3 +60,18 @@ export async function verifyDomain(app: TestApp, org: { id: string; key: string 
   app.verifier.publish(domain, claim.body.verificationToken);
   await app.http.post(`/api/v1/orgs/${org.id}/domains/${domain}/verify`).set(bearer(org.key)).send({}).expect(200);
 }
+
+/** A SAML connection through the admin API, signed by the test IdP key in fixtures/saml/. */
+export async function createSamlConnection(
+  app: TestApp, org: { id: string; key: string },
+  fields: { name?: string; entityId?: string; ssoUrl?: string; jit?: boolean; allowIdpInitiated?: boolean; rolloutPolicyId?: string | null } = {},
+): Promise<{ id: string; body: Record<string, unknown> }> {
+  const { readFileSync } = await import('node:fs');
+  const certificate = readFileSync(new URL('../../fixtures/saml/idp-cert.pem', import.meta.url), 'utf8');
+  const res = await app.http.post(`/api/v1/orgs/${org.id}/sso-connections`).set(bearer(org.key)).send({
+    type: 'saml', name: fields.name ?? 'Test IdP', entityId: fields.entityId ?? 'https://idp.test.example/metadata',
+    ssoUrl: fields.ssoUrl ?? 'http://127.0.0.1:9/sso', certificate, ...fields,
+  });
+  if (res.status !== 201) throw new Error(`creating the SAML connection: ${res.status} ${JSON.stringify(res.body)}`);
+  return { id: res.body.id, body: res.body };
+}

@@ -1,0 +1,60 @@
+import { Prisma } from '../generated/prisma/client.js';
+import type { Tx } from './transaction.js';
+import type { AccountRow } from './account-store.js';
+
+/**
+ * The account reads and writes a SCIM push makes, each one statement: the account with what its
+ * policy says (non-billable or not), and the creation of a synced account that decides `managed`
+ * and the default policy in SQL. (account-store.ts needs two or three statements for each.)
+ */
+export type LinkedAccount = AccountRow & { policyNonBillable: boolean };
+
+const columns = Prisma.sql`
+  a."id"::text AS "id", a."orgId"::text AS "orgId", a."email", a."emailNormalized", a."displayName", a."givenName", a."familyName",
+  a."managed", a."status"::text AS "status", a."source"::text AS "source", a."directoryId"::text AS "directoryId", a."externalId",
+  a."policyId"::text AS "policyId", a."billable", a."createdAt", a."updatedAt",
+  COALESCE(p."nonBillable", false) AS "policyNonBillable"`;
+
+export type NewSyncedAccount = {
+  email: string; emailNormalized: string; emailDomain: string; displayName: string | null; givenName: string | null; familyName: string | null;
+  directoryId: string; externalId: string | null;
+};
+
+export const scimAccountStore = {
+  /** One UPDATE (account-store's setStatus reads the row back). */
+  async setStatus(tx: Tx, orgId: string, id: string, status: 'active' | 'disabled'): Promise<void> {
+    await tx.account.updateMany({ where: { id, orgId }, data: { status } });
+  },
+  /** The account of an email (normalised) in the org, with its policy's nonBillable flag. */
+  async findByEmail(tx: Tx, orgId: string, emailNormalized: string): Promise<LinkedAccount | null> {
+    const rows = await tx.$queryRaw<LinkedAccount[]>`
+      SELECT ${columns} FROM "Account" a LEFT JOIN "Policy" p ON p."id" = a."policyId"
+      WHERE a."orgId" = ${orgId}::uuid AND a."emailNormalized" = ${emailNormalized}`;
+    return rows[0] ?? null;
+  },
+
+  /**
+   * Creates the synced account of an email unless the org has one (INSERT … ON CONFLICT DO NOTHING:
+   * two pushes racing on one email end up on the same account, and a unique violation would abort
+   * the transaction). Managed when the email's domain is verified by the org, and then in the
+   * default policy; external (no policy) otherwise. Null when the account already existed.
+   */
+  async createIfAbsent(tx: Tx, orgId: string, a: NewSyncedAccount): Promise<LinkedAccount | null> {
+    const rows = await tx.$queryRaw<LinkedAccount[]>`
+      WITH facts AS (
+        SELECT EXISTS (SELECT 1 FROM "Domain" d WHERE d."orgId" = ${orgId}::uuid AND d."domain" = ${a.emailDomain} AND d."verified") AS managed
+      ), ins AS (
+        INSERT INTO "Account" ("id", "orgId", "email", "emailNormalized", "emailDomain", "displayName", "givenName", "familyName",
+                               "managed", "policyId", "source", "directoryId", "externalId", "createdAt", "updatedAt")
+        SELECT gen_random_uuid(), ${orgId}::uuid, ${a.email}, ${a.emailNormalized}, ${a.emailDomain}, ${a.displayName}, ${a.givenName}, ${a.familyName},
+               f.managed,
+               CASE WHEN f.managed THEN (SELECT p."id" FROM "Policy" p WHERE p."orgId" = ${orgId}::uuid AND p."isDefault" LIMIT 1) END,
+               'scim', ${a.directoryId}::uuid, ${a.externalId}, now(), now()
+        FROM facts f
+        ON CONFLICT ("orgId", "emailNormalized") DO NOTHING
+        RETURNING *
+      )
+      SELECT ${columns} FROM ins a LEFT JOIN "Policy" p ON p."id" = a."policyId"`;
+    return rows[0] ?? null;
+  },
+};
