@@ -94,7 +94,8 @@ async function runInTx(tx: Tx, orgId: string, trigger: string, now: Date, cap: n
   if (!lock?.locked) throw busy(orgId);
 
   const t1 = performance.now();
-  const truth = await billableSet(tx, orgId, now);
+  // current: a run whose `now` is its tick time must not undo a change committed since.
+  const truth = await billableSet(tx, orgId, now, { current: true });
   const t2 = performance.now();
   const billableIds: string[] = [];
   for (const [id, t] of truth) if (t.billable) billableIds.push(id);

@@ -1,7 +1,7 @@
 import type { Tx } from '../store/transaction.js';
 import { deltaStore, type NewDelta } from '../store/delta-store.js';
 import type { Billability } from '../domain/billability.js';
-import { evaluateBillability, orgBillingFacts, withoutJit } from '../store/billable-set.js';
+import { currentBillingFacts, evaluateBillability, withoutJit } from '../store/billable-set.js';
 import type { RequestContext } from './context.js';
 
 /**
@@ -19,7 +19,7 @@ export async function syncBillability(tx: Tx, ctx: RequestContext, accountIds: s
   // (both would write 'added'): lock the rows, in id order so lockers never wait on each other
   // in a cycle, and read the flags after the lock (READ COMMITTED: a fresh snapshot per statement).
   await lockAccounts(tx, ctx.orgId, ids);
-  const rows = await evaluateBillability(tx, ctx.orgId, await orgBillingFacts(tx, ctx.orgId, ctx.now), ids ? { accountIds: ids } : {});
+  const rows = await evaluateBillability(tx, ctx.orgId, await currentBillingFacts(tx, ctx.orgId, ctx.now), ids ? { accountIds: ids } : {});
   const deltas: NewDelta[] = rows
     .filter((r) => r.billable !== r.stored)
     .map((r) => ({ accountId: r.id, kind: r.billable ? 'added' : 'removed', reasons: r.reasons, cause }));
@@ -51,6 +51,6 @@ async function setBillable(tx: Tx, ctx: RequestContext, ids: string[], billable:
 /** The live answers for some accounts, with their reasons, for display. */
 export async function currentBillability(tx: Tx, ctx: RequestContext, accountIds: string[]): Promise<Map<string, Billability>> {
   if (!accountIds.length) return new Map();
-  const rows = await evaluateBillability(tx, ctx.orgId, await orgBillingFacts(tx, ctx.orgId, ctx.now), { accountIds });
+  const rows = await evaluateBillability(tx, ctx.orgId, await currentBillingFacts(tx, ctx.orgId, ctx.now), { accountIds });
   return new Map(rows.map((r) => [r.id, { billable: r.billable, reasons: r.reasons }]));
 }

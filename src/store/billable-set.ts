@@ -33,6 +33,23 @@ export async function orgBillingFacts(tx: Tx, orgId: string, now: Date): Promise
 }
 
 /**
+ * orgBillingFacts for a decision about the database as it is now (billability sync,
+ * reconciliation): `now` is raised to the clock reading taken after the Subscription row was
+ * read, when it is earlier. A change stamps the row with its request's time (cancelledAt,
+ * activatedAt), so a caller whose `now` was taken before that request started (a nightly tick,
+ * a request that waited on a lock) would judge a committed cancel "not yet happened" and write
+ * deltas for a state the database no longer holds (test/billing/stale-now.test.ts). Every change
+ * visible to the read committed before it, so its stamp is at most this reading. A `now` in the
+ * future (a test of a time-based rule) is kept.
+ */
+export async function currentBillingFacts(tx: Tx, orgId: string, now: Date): Promise<OrgBillingFacts> {
+  const row = await subscriptionStore.get(tx, orgId);
+  const clock = Date.now();
+  const status = subscriptionStatus(row, now.getTime() >= clock ? now : new Date(clock));
+  return { state: status.state, plan: status.plan };
+}
+
+/**
  * Turns JIT compilation off for the rest of the transaction. PostgreSQL JIT-compiles plans
  * costed above 100k; the keyset page's LATERAL plan is costed high (the planner cannot know
  * most accounts are billable) though it reads a page of rows in ~2 ms, and compiling took
@@ -133,13 +150,14 @@ export async function evaluateBillability(tx: Tx, orgId: string, facts: OrgBilli
 
 /**
  * Who is billable, and why, for every account of the org (or only `opts.accountIds`), as of
- * `now`: one set-based query. Used by billability sync, the estimate and reconciliation.
+ * `now` (`current`: not earlier than the read, see currentBillingFacts): one set-based query. Used by billability sync, the estimate and reconciliation.
  */
 export async function billableSet(
-  tx: Tx, orgId: string, now: Date, opts?: { accountIds?: string[] },
+  tx: Tx, orgId: string, now: Date, opts?: { accountIds?: string[]; current?: boolean },
 ): Promise<Map<string, { billable: boolean; reasons: string[] }>> {
   if (opts?.accountIds && opts.accountIds.length === 0) return new Map();
-  const rows = await evaluateBillability(tx, orgId, await orgBillingFacts(tx, orgId, now), opts ?? {});
+  const facts = opts?.current ? await currentBillingFacts(tx, orgId, now) : await orgBillingFacts(tx, orgId, now);
+  const rows = await evaluateBillability(tx, orgId, facts, opts?.accountIds ? { accountIds: opts.accountIds } : {});
   return new Map(rows.map((r): [string, Billability] => [r.id, { billable: r.billable, reasons: r.reasons }]));
 }
 

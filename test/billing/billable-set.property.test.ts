@@ -16,7 +16,9 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
  * DATABASE_URL is set). Bounded: 30 orgs of at most 30 accounts.
  */
 
-const NOW = new Date('2026-06-15T12:00:00.000Z');
+// An hour ahead of the clock: syncBillability never judges earlier than the clock
+// (currentBillingFacts), so a future NOW is the instant both paths are judged at.
+const NOW = new Date(Math.ceil(Date.now() / 1000) * 1000 + 3_600_000);
 const DAY = 86_400_000;
 
 type SiteModel = { products: Product[]; enterprise: boolean };
