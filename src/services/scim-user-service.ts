@@ -148,7 +148,7 @@ export function createScimUserService(db: Database) {
     },
 
     list(ctx: DirectoryContext, where: Prisma.ScimUserWhereInput, orderBy: Prisma.ScimUserOrderByWithRelationInput[], skip: number, take: number) {
-      return scimUserStore.list(db.prisma, ctx.directoryId, where, orderBy, skip, take);
+      return scimUserStore.list(db, ctx.directoryId, where, orderBy, skip, take);
     },
 
     /** POST /Users: a new user, or the revival of a deleted one with the same userName. */

@@ -1,4 +1,5 @@
 import type { Tx } from './transaction.js';
+import type { Database } from './database.js';
 import { Prisma } from '../generated/prisma/client.js';
 import { afterCursor, orderBy, toPage, type PageRequest } from './paging.js';
 
@@ -28,6 +29,38 @@ async function deepPage(tx: Tx, where: Prisma.ScimUserWhereInput, orderBy: Prism
   const byId = new Map((await tx.scimUser.findMany({ where: { id: { in: ids } } })).map((r) => [r.id, r]));
   return ids.flatMap((id) => byId.get(id) ?? []);
 }
+
+/** Columns a simple list may compare with `=`: what `userName eq`, `externalId eq` and `id eq` compile to. */
+const EQ_COLUMNS = { userNameNormalized: 'userNameNormalized', externalId: 'externalId', id: 'id' } as const;
+type EqColumn = keyof typeof EQ_COLUMNS;
+
+/**
+ * The lists an IdP sends on every push — `userName eq "…"` (Okta and Entra look the user up
+ * before creating it), `externalId eq`, `id eq`, or no filter — in the default order, as a
+ * shallow page: recognised from the compiled filter, and answered with one prepared statement
+ * outside Prisma (Database.read). Anything else returns null and takes the general path.
+ */
+function simpleList(where: Prisma.ScimUserWhereInput, orderBy: Prisma.ScimUserOrderByWithRelationInput[], skip: number, take: number):
+  { column: EqColumn | null; value: string | null } | null {
+  if (take <= 0 || skip >= DEEP_PAGE) return null;
+  if (orderBy.length !== 2 || (orderBy[0] as Record<string, unknown>).createdAt !== 'asc' || (orderBy[1] as Record<string, unknown>).id !== 'asc') return null;
+  const keys = Object.keys(where);
+  if (keys.length === 0) return { column: null, value: null };
+  if (keys.length !== 1 || !Object.hasOwn(EQ_COLUMNS, keys[0]!)) return null;
+  const value = (where as Record<string, unknown>)[keys[0]!];
+  if (typeof value !== 'string') return null;
+  // An id that is not a uuid matches nothing; the uuid cast must not turn it into a 500.
+  if (keys[0] === 'id' && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value)) return null;
+  return { column: keys[0] as EqColumn, value };
+}
+
+const LIVE = `FROM "ScimUser" WHERE "directoryId" = $1::uuid AND "deletedAt" IS NULL`;
+const pageSql = (column: EqColumn | null) => column === null
+  ? `SELECT * ${LIVE} ORDER BY "createdAt", "id" OFFSET $2 LIMIT $3`
+  : `SELECT * ${LIVE} AND "${EQ_COLUMNS[column]}" = $4${column === 'id' ? '::uuid' : ''} ORDER BY "createdAt", "id" OFFSET $2 LIMIT $3`;
+const countSql = (column: EqColumn | null) => column === null
+  ? `SELECT count(*)::int AS n ${LIVE}`
+  : `SELECT count(*)::int AS n ${LIVE} AND "${EQ_COLUMNS[column]}" = $2${column === 'id' ? '::uuid' : ''}`;
 
 /**
  * The ScimUserEmail rows of a stored resource: `emails[].value` trimmed (empty ones dropped), its
@@ -111,7 +144,18 @@ export const scimUserStore = {
    * A deep page (skip >= DEEP_PAGE) reads its ids first, which the (directoryId, createdAt, id,
    * deletedAt) index answers alone, then those rows: a plain OFFSET fetches every skipped row.
    */
-  async list(tx: Tx, directoryId: string, where: Prisma.ScimUserWhereInput, orderBy: Prisma.ScimUserOrderByWithRelationInput[], skip: number, take: number) {
+  async list(db: Database, directoryId: string, where: Prisma.ScimUserWhereInput, orderBy: Prisma.ScimUserOrderByWithRelationInput[], skip: number, take: number) {
+    const simple = simpleList(where, orderBy, skip, take);
+    if (!simple) return scimUserStore.listGeneral(db.prisma, directoryId, where, orderBy, skip, take);
+    const c = simple.column;
+    const rows = await db.read<ScimUserRow>(`scim-users-page-${c ?? 'all'}`, pageSql(c), c ? [directoryId, skip, take, simple.value] : [directoryId, skip, take]);
+    if (rows.length < take && (rows.length > 0 || skip === 0)) return { total: skip + rows.length, rows };
+    const [count] = await db.read<{ n: number }>(`scim-users-count-${c ?? 'all'}`, countSql(c), c ? [directoryId, simple.value] : [directoryId]);
+    const total = Number(count?.n ?? 0);
+    return { total, rows: skip < total ? rows : [] };
+  },
+  /** list, through Prisma: any filter and sort the SCIM surface compiles, deep pages. */
+  async listGeneral(tx: Tx, directoryId: string, where: Prisma.ScimUserWhereInput, orderBy: Prisma.ScimUserOrderByWithRelationInput[], skip: number, take: number) {
     const scoped = { AND: [{ directoryId, deletedAt: null }, where] };
     if (take <= 0) return { total: await tx.scimUser.count({ where: scoped }), rows: [] };
     const rows = skip >= DEEP_PAGE ? await deepPage(tx, scoped, orderBy, skip, take) : await tx.scimUser.findMany({ where: scoped, orderBy, skip, take });
