@@ -96,11 +96,11 @@ async function flushEvents(db: Database, state: DirectoryState): Promise<void> {
   const run = state.flushing.then(async () => {
     if (!batch.length) return;
     try {
-      await scimEventStore.appendMany(db.prisma, batch);
+      await scimEventStore.appendMany(db, batch);
     } catch {
       for (const e of batch) {
         try {
-          await scimEventStore.appendMany(db.prisma, [e]);
+          await scimEventStore.appendMany(db, [e]);
         } catch (err) {
           state.onEventError?.(err);
         }

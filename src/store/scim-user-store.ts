@@ -38,7 +38,7 @@ type EqColumn = keyof typeof EQ_COLUMNS;
  * The lists an IdP sends on every push — `userName eq "…"` (Okta and Entra look the user up
  * before creating it), `externalId eq`, `id eq`, or no filter — in the default order, as a
  * shallow page: recognised from the compiled filter, and answered with one prepared statement
- * outside Prisma (Database.read). Anything else returns null and takes the general path.
+ * outside Prisma (Database.sql). Anything else returns null and takes the general path.
  */
 function simpleList(where: Prisma.ScimUserWhereInput, orderBy: Prisma.ScimUserOrderByWithRelationInput[], skip: number, take: number):
   { column: EqColumn | null; value: string | null } | null {
@@ -148,9 +148,9 @@ export const scimUserStore = {
     const simple = simpleList(where, orderBy, skip, take);
     if (!simple) return scimUserStore.listGeneral(db.prisma, directoryId, where, orderBy, skip, take);
     const c = simple.column;
-    const rows = await db.read<ScimUserRow>(`scim-users-page-${c ?? 'all'}`, pageSql(c), c ? [directoryId, skip, take, simple.value] : [directoryId, skip, take]);
+    const rows = await db.sql<ScimUserRow>(`scim-users-page-${c ?? 'all'}`, pageSql(c), c ? [directoryId, skip, take, simple.value] : [directoryId, skip, take]);
     if (rows.length < take && (rows.length > 0 || skip === 0)) return { total: skip + rows.length, rows };
-    const [count] = await db.read<{ n: number }>(`scim-users-count-${c ?? 'all'}`, countSql(c), c ? [directoryId, simple.value] : [directoryId]);
+    const [count] = await db.sql<{ n: number }>(`scim-users-count-${c ?? 'all'}`, countSql(c), c ? [directoryId, simple.value] : [directoryId]);
     const total = Number(count?.n ?? 0);
     return { total, rows: skip < total ? rows : [] };
   },

@@ -3,11 +3,13 @@ import { createHash } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AUTH_CACHE_TTL_MS, EVENT_BATCH_ROWS } from '../../src/services/directory-service.js';
 import type { TestApp } from '../support/app.js';
+import { scimEventStore } from '../../src/store/scim-event-store.js';
 import { bearer, orgWithDirectory, scim, startTestApp, user, type Directory } from '../support/scim.js';
 
 let app: TestApp;
 beforeAll(async () => {
-  app = await startTestApp();
+  // A burst above the 250 concurrent requests below: this file is about events, not the rate limit.
+  app = await startTestApp({ SCIM_RATE_LIMIT_BURST: '2000' });
 });
 afterAll(async () => app?.close());
 afterEach(() => vi.restoreAllMocks());
@@ -70,6 +72,23 @@ describe('buffered SCIM request events', () => {
     expect(res.body.items.map((e: { method: string; status: number }) => `${e.method} ${e.status}`)).toEqual(['GET 404', ...Array(5).fill('POST 201')]);
     const times = res.body.items.map((e: { at: string }) => new Date(e.at).getTime());
     expect(times, 'each event keeps the time of its request').toEqual([...times].sort((a, b) => b - a));
+  });
+
+  it('the batched INSERT (rows as one JSON parameter) keeps every field exactly: quotes, newlines, unicode, nulls, ms times', async () => {
+    const at = new Date('2026-11-26T10:11:12.345Z');
+    const odd = 'a "quoted" \\ back\nslash — ünïcödé 🙂 \\u0000 literal';
+    const nul = 'NUL \u0000 byte';
+    await scimEventStore.appendMany(app.svc.db, [
+      { orgId: dir.orgId, entry: { directoryId: dir.id, method: 'PATCH', path: `/Users/x?filter=${odd}`, status: 400, scimType: 'invalidValue', detail: odd, resourceId: null, durationMs: 2.6, requestId: null, createdAt: at } },
+      { orgId: dir.orgId, entry: { directoryId: dir.id, method: 'GET', path: '/Users', status: 200, durationMs: 1, createdAt: at } },
+      { orgId: dir.orgId, entry: { directoryId: dir.id, method: 'GET', path: '/Users', status: 100, detail: nul, durationMs: 1, createdAt: at } },
+    ]);
+    const rows = await db().scimEvent.findMany({ where: { directoryId: dir.id, createdAt: at }, orderBy: { status: 'desc' } });
+    expect(rows.map(({ id: _id, ...r }) => r)).toEqual([
+      { orgId: dir.orgId, directoryId: dir.id, method: 'PATCH', path: `/Users/x?filter=${odd}`, status: 400, scimType: 'invalidValue', detail: odd, resourceId: null, durationMs: 3, requestId: null, createdAt: at },
+      { orgId: dir.orgId, directoryId: dir.id, method: 'GET', path: '/Users', status: 200, scimType: null, detail: null, resourceId: null, durationMs: 1, requestId: null, createdAt: at },
+      { orgId: dir.orgId, directoryId: dir.id, method: 'GET', path: '/Users', status: 100, scimType: null, detail: 'NUL \ufffd byte', resourceId: null, durationMs: 1, requestId: null, createdAt: at },
+    ]);
   });
 
   it(`more than ${EVENT_BATCH_ROWS} concurrent requests: none lost`, async () => {

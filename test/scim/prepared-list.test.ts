@@ -1,4 +1,4 @@
-// The SCIM list fast path (scim-user-store simpleList + Database.read): the lists IdPs send on
+// The SCIM list fast path (scim-user-store simpleList + Database.sql): the lists IdPs send on
 // every push answered by one prepared statement outside Prisma must answer exactly what the
 // general (Prisma) path answers — rows, types and totals.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -52,7 +52,7 @@ describe('lists answered by one prepared statement agree with the general path',
   });
 
   it('the rows carry the stored types (Date, parsed resource, number version); one statement, outside Prisma', async () => {
-    const read = vi.spyOn(app.svc.db, 'read');
+    const read = vi.spyOn(app.svc.db, 'sql');
     const { fast } = await both('userName eq "user2@prepared.example"', 0, 10);
     expect(read).toHaveBeenCalledTimes(1);
     read.mockRestore();
