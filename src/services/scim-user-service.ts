@@ -142,7 +142,7 @@ export function createScimUserService(db: Database) {
 
   return {
     async get(ctx: DirectoryContext, id: string): Promise<ScimUserRow> {
-      const u = await scimUserStore.get(db.prisma, ctx.directoryId, id);
+      const u = await scimUserStore.getLive(db, ctx.directoryId, id);
       if (!u) throw new NotFound('User', id);
       return u;
     },

@@ -81,8 +81,11 @@ export const sameEmails = (a: ScimEmail[], b: ScimEmail[]) =>
 export type ScimUserForWrite = ScimUserRow & { account: { id: string; emailNormalized: string; source: string; status: string } | null };
 
 export const scimUserStore = {
-  async get(tx: Tx, directoryId: string, id: string): Promise<ScimUserRow | null> {
-    return UUID.test(id) ? tx.scimUser.findFirst({ where: { id, directoryId, deletedAt: null } }) : null;
+  /** get, outside any transaction, as one prepared statement (GET /Users/{id}, and the read before PUT/PATCH). */
+  async getLive(db: Database, directoryId: string, id: string): Promise<ScimUserRow | null> {
+    if (!UUID.test(id)) return null;
+    const [row] = await db.sql<ScimUserRow>('scim-user-by-id', `SELECT * ${LIVE} AND "id" = $2::uuid`, [directoryId, id]);
+    return row ?? null;
   },
   async byUserName(tx: Tx, directoryId: string, userNameNormalized: string): Promise<ScimUserRow | null> {
     return tx.scimUser.findUnique({ where: { directoryId_userNameNormalized: { directoryId, userNameNormalized } } });

@@ -63,6 +63,17 @@ describe('lists answered by one prepared statement agree with the general path',
     expect((row.resource as { userName: string }).userName).toBe('User2@Prepared.example');
   });
 
+  it('a user by id: live, deleted, upper-case id, not a uuid, another directory', async () => {
+    const db = app.svc.db;
+    const prismaGet = (d: string, id: string) => db.prisma.scimUser.findFirst({ where: { id: id.toLowerCase(), directoryId: d, deletedAt: null } });
+    expect(await scimUserStore.getLive(db, dir.id, ids[1]!)).toEqual(await prismaGet(dir.id, ids[1]!));
+    expect(await scimUserStore.getLive(db, dir.id, ids[1]!.toUpperCase())).toEqual(await prismaGet(dir.id, ids[1]!));
+    expect(await scimUserStore.getLive(db, dir.id, ids[6]!)).toBeNull();
+    expect(await scimUserStore.getLive(db, dir.id, 'not-a-uuid')).toBeNull();
+    const other = await orgWithDirectory(app, { name: 'Prepared Other' });
+    expect(await scimUserStore.getLive(db, other.id, ids[1]!)).toBeNull();
+  });
+
   it('GET /Users?filter=userName eq answers the same through HTTP (case-insensitive, totalResults)', async () => {
     const res = await scim(app, dir).get('/Users?filter=' + encodeURIComponent('userName eq "USER4@prepared.example"')).expect(200);
     expect(res.body.totalResults).toBe(1);
