@@ -50,6 +50,9 @@ export async function purgeScimTombstones(db: Database, now: Date): Promise<numb
   return inTransaction(db, (tx) => scimUserStore.purgeTombstones(tx, new Date(now.getTime() - TOMBSTONE_DAYS * 86_400_000)));
 }
 
+/** Audited account changes that can change who is billable (see afterWrite). */
+const BILLABILITY_INPUT_ACTIONS = new Set(['account.enable', 'account.disable', 'account.claim', 'policy.members.move']);
+
 export function createScimUserService(db: Database) {
   /**
    * Finds or creates the account for an email and makes it a synced account of this directory.
@@ -116,6 +119,14 @@ export function createScimUserService(db: Database) {
    * user is in no group yet — it cannot change, and the directory's group-access lock is not taken.
    * When the user moved to another account, the old account is recomputed too: it loses what only
    * this user justified (issue: relinked users kept group access on their old account).
+   *
+   * Billability (SPEC §5) depends on the account's status, managed flag, policy and product
+   * access, the org's subscription and plan — never on the SCIM user's own attributes. So it is
+   * recomputed here only when this write changed one of those for an account (the audit rows name
+   * every account change: enable/disable, claim, policy move) or moved the user to another account;
+   * group access recomputes the accounts whose access it changed by itself. A new account needs
+   * nothing: it has no product access, which is never billable, and its flag starts false.
+   * A PATCH of displayName or title is then a handful of statements, without the account locks.
    */
   async function afterWrite(
     tx: Tx, ctx: DirectoryContext, user: ScimUserRow, before: Pick<ScimUserRow, 'accountId' | 'active' | 'deletedAt'> | null,
@@ -130,7 +141,8 @@ export function createScimUserService(db: Database) {
       const previous = before.accountId !== null && before.accountId !== user.accountId ? [before.accountId] : [];
       await syncGroupAccess(tx, ctx, ctx.directoryId, [user.id], cause, previous);
     }
-    await syncBillability(tx, ctx, ids, cause);
+    const accountsChanged = audits.some((a) => BILLABILITY_INPUT_ACTIONS.has(a.action)) || (before !== null && before.accountId !== user.accountId);
+    if (accountsChanged) await syncBillability(tx, ctx, ids, cause);
   }
 
   function mapUnique(err: unknown, userName: string): never {

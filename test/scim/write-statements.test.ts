@@ -1,0 +1,83 @@
+// What a SCIM write costs in SQL, and that skipping the billability recomputation where nothing
+// it depends on changed (scim-user-service afterWrite) still leaves the ledger right.
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { TestApp } from '../support/app.js';
+import { onPostgres } from '../support/database.js';
+import { bearer, orgWithDirectory, PATCH_OP, scim, startTestApp, user, type Directory } from '../support/scim.js';
+import { reconcileOrg } from '../../src/billing/reconcile.js';
+
+let app: TestApp;
+let dir: Directory;
+let userId: string;
+let accountId: string;
+beforeAll(async () => {
+  app = await startTestApp();
+  dir = await orgWithDirectory(app, { name: 'Write Statements', domain: 'write-statements.example', trial: true });
+  const res = await scim(app, dir).post('/Users', user('ann@write-statements.example')).expect(201);
+  userId = res.body.id;
+  accountId = (await app.svc.db.prisma.scimUser.findUniqueOrThrow({ where: { id: userId } })).accountId!;
+  const site = (await app.http.post(`/api/v1/orgs/${dir.orgId}/sites`).set(bearer(dir.orgKey)).send({ name: 'main', products: ['jira'] }).expect(201)).body;
+  await app.http.post(`/api/v1/orgs/${dir.orgId}/sites/${site.id}/access`).set(bearer(dir.orgKey)).send({ accountId, product: 'jira' }).expect(201);
+});
+afterAll(async () => app?.close());
+
+const patch = (ops: unknown[]) => scim(app, dir).patch(`/Users/${userId}`, { schemas: [PATCH_OP], Operations: ops });
+const deltas = () => app.svc.db.prisma.billableDelta.findMany({ where: { accountId }, orderBy: { seq: 'asc' }, select: { kind: true, cause: true } });
+
+/** Statements sent by this process while fn runs (PostgreSQL: pg.Client#query wrapped). */
+async function statements(fn: () => Promise<unknown>): Promise<string[]> {
+  const seen: string[] = [];
+  const orig = pg.Client.prototype.query;
+  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+    const q = args[0] as string | { text?: string };
+    seen.push(typeof q === 'string' ? q : (q?.text ?? ''));
+    return (orig as (...a: unknown[]) => unknown).apply(this, args);
+  } as typeof orig;
+  try {
+    await fn();
+  } finally {
+    pg.Client.prototype.query = orig;
+  }
+  return seen.filter((s) => !s.includes('"ScimEvent"'));
+}
+afterEach(async () => {
+  expect((await reconcileOrg(app.svc.db, dir.orgId, { trigger: 'test' })).corrections, 'no drift').toBe(0);
+});
+
+describe('SCIM user writes and billability', () => {
+  it('the user is billable after the grant (one added delta)', async () => {
+    expect(await deltas()).toEqual([{ kind: 'added', cause: 'access-granted' }]);
+  });
+
+  it.runIf(onPostgres)('PATCH displayName: no account lock, no billability statements, a handful of statements', async () => {
+    const sent = await statements(() => patch([{ op: 'replace', path: 'displayName', value: 'Ann A.' }]).expect(200));
+    expect(sent.some((s) => /FOR UPDATE/i.test(s) && s.includes('"Account"'))).toBe(false);
+    expect(sent.some((s) => s.includes('"Subscription"'))).toBe(false);
+    expect(sent.length).toBeLessThanOrEqual(6);
+  });
+
+  it('PATCH displayName writes no delta', async () => {
+    await patch([{ op: 'replace', path: 'displayName', value: 'Ann B.' }]).expect(200);
+    expect(await deltas()).toEqual([{ kind: 'added', cause: 'access-granted' }]);
+  });
+
+  it('PATCH active:false disables the account and removes it from billing; active:true adds it back', async () => {
+    await patch([{ op: 'replace', path: 'active', value: false }]).expect(200);
+    expect((await app.svc.db.prisma.account.findUniqueOrThrow({ where: { id: accountId } })).status).toBe('disabled');
+    await patch([{ op: 'replace', path: 'active', value: true }]).expect(200);
+    expect(await deltas()).toEqual([
+      { kind: 'added', cause: 'access-granted' },
+      { kind: 'removed', cause: 'scim-user-deactivated' },
+      { kind: 'added', cause: 'scim-user-activated' },
+    ]);
+  });
+
+  it('a second SCIM user with the same email, then its deletion: the account stays billable (the first user is active)', async () => {
+    const s = scim(app, dir);
+    const twin = await s.post('/Users', user('ann-twin', { emails: [{ value: 'ann@write-statements.example', type: 'work', primary: true }] })).expect(201);
+    await s.delete(`/Users/${twin.body.id}`).expect(204);
+    expect((await deltas()).length).toBe(3);
+    expect((await app.svc.db.prisma.account.findUniqueOrThrow({ where: { id: accountId } })).billable).toBe(true);
+  });
+});
