@@ -1,4 +1,5 @@
 import type { Database } from '../store/database.js';
+import { scimTotals } from './scim-totals.js';
 import { inTransaction, isUniqueViolation, type Tx } from '../store/transaction.js';
 import { accountStore } from '../store/account-store.js';
 import { auditStore } from '../store/audit-store.js';
@@ -152,6 +153,19 @@ export function createScimUserService(db: Database) {
     throw err;
   }
 
+  /** DELETE: tombstones the record, leaves its groups, disables the account (kept; purged after 14 days by the retention job). */
+  async function deleteUser(ctx: DirectoryContext, id: string): Promise<void> {
+    await inTransaction(db, async (tx) => {
+      const audits: AuditRow[] = [];
+      const before = await scimUserStore.getForWrite(tx, ctx.directoryId, id);
+      if (!before) throw new NotFound('User', id);
+      await scimUserStore.removeMemberships(tx, id);
+      const user = (await scimUserStore.update(tx, before, before.version, { deletedAt: ctx.now, active: false }, null, ctx.now))!;
+      audits.push({ action: 'scim.user.delete', targetType: 'scim-user', targetId: id, before: { userName: before.userName, active: before.active }, after: { deletedAt: ctx.now } });
+      await afterWrite(tx, ctx, user, before, before.account ? [before.account] : [], audits, 'scim-user-deleted');
+    });
+  }
+
   return {
     async get(ctx: DirectoryContext, id: string): Promise<ScimUserRow> {
       const u = await scimUserStore.getLive(db, ctx.directoryId, id);
@@ -159,8 +173,14 @@ export function createScimUserService(db: Database) {
       return u;
     },
 
-    list(ctx: DirectoryContext, where: Prisma.ScimUserWhereInput, orderBy: Prisma.ScimUserOrderByWithRelationInput[], skip: number, take: number) {
-      return scimUserStore.list(db, ctx.directoryId, where, orderBy, skip, take);
+    /** A page of live users; an unfiltered list takes its total from scim-totals when it can. */
+    async list(ctx: DirectoryContext, where: Prisma.ScimUserWhereInput, orderBy: Prisma.ScimUserOrderByWithRelationInput[], skip: number, take: number) {
+      const unfiltered = Object.keys(where).length === 0;
+      const known = unfiltered ? scimTotals.get(db, ctx.directoryId) : null;
+      const token = scimTotals.token(db, ctx.directoryId);
+      const res = await scimUserStore.list(db, ctx.directoryId, where, orderBy, skip, take, known);
+      if (unfiltered && res.counted) scimTotals.set(db, ctx.directoryId, res.total, token);
+      return { total: res.total, rows: res.rows };
     },
 
     /** POST /Users: a new user, or the revival of a deleted one with the same userName. */
@@ -187,6 +207,9 @@ export function createScimUserService(db: Database) {
         });
       } catch (err) {
         mapUnique(err, input.columns.userName);
+      } finally {
+        // After the commit (or the rollback): unfiltered lists count this directory again.
+        scimTotals.invalidate(db, ctx.directoryId);
       }
     },
 
@@ -224,17 +247,13 @@ export function createScimUserService(db: Database) {
       }
     },
 
-    /** DELETE: tombstones the record, leaves its groups, disables the account (kept; purged after 14 days by the retention job). */
+    /** DELETE (deleteUser); then unfiltered lists count this directory again. */
     async delete(ctx: DirectoryContext, id: string): Promise<void> {
-      await inTransaction(db, async (tx) => {
-        const audits: AuditRow[] = [];
-        const before = await scimUserStore.getForWrite(tx, ctx.directoryId, id);
-        if (!before) throw new NotFound('User', id);
-        await scimUserStore.removeMemberships(tx, id);
-        const user = (await scimUserStore.update(tx, before, before.version, { deletedAt: ctx.now, active: false }, null, ctx.now))!;
-        audits.push({ action: 'scim.user.delete', targetType: 'scim-user', targetId: id, before: { userName: before.userName, active: before.active }, after: { deletedAt: ctx.now } });
-        await afterWrite(tx, ctx, user, before, before.account ? [before.account] : [], audits, 'scim-user-deleted');
-      });
+      try {
+        await deleteUser(ctx, id);
+      } finally {
+        scimTotals.invalidate(db, ctx.directoryId);
+      }
     },
   };
 }

@@ -42,7 +42,7 @@ type EqColumn = keyof typeof EQ_COLUMNS;
  */
 function simpleList(where: Prisma.ScimUserWhereInput, orderBy: Prisma.ScimUserOrderByWithRelationInput[], skip: number, take: number):
   { column: EqColumn | null; value: string | null } | null {
-  if (take <= 0 || skip >= DEEP_PAGE) return null;
+  if (take <= 0) return null;
   if (orderBy.length !== 2 || (orderBy[0] as Record<string, unknown>).createdAt !== 'asc' || (orderBy[1] as Record<string, unknown>).id !== 'asc') return null;
   const keys = Object.keys(where);
   if (keys.length === 0) return { column: null, value: null };
@@ -55,12 +55,14 @@ function simpleList(where: Prisma.ScimUserWhereInput, orderBy: Prisma.ScimUserOr
 }
 
 const LIVE = `FROM "ScimUser" WHERE "directoryId" = $1::uuid AND "deletedAt" IS NULL`;
-const pageSql = (column: EqColumn | null) => column === null
-  ? `SELECT * ${LIVE} ORDER BY "createdAt", "id" OFFSET $2 LIMIT $3`
-  : `SELECT * ${LIVE} AND "${EQ_COLUMNS[column]}" = $4${column === 'id' ? '::uuid' : ''} ORDER BY "createdAt", "id" OFFSET $2 LIMIT $3`;
-const countSql = (column: EqColumn | null) => column === null
-  ? `SELECT count(*)::int AS n ${LIVE}`
-  : `SELECT count(*)::int AS n ${LIVE} AND "${EQ_COLUMNS[column]}" = $2${column === 'id' ? '::uuid' : ''}`;
+const eqSql = (column: EqColumn | null, param: string) => column === null ? '' : ` AND "${EQ_COLUMNS[column]}" = ${param}${column === 'id' ? '::uuid' : ''}`;
+// The page's ids first — the (directoryId, createdAt, id, deletedAt) index answers the OFFSET
+// alone, without visiting the skipped rows — then those rows by primary key: one statement.
+const pageSql = (column: EqColumn | null) => `
+  SELECT u.* FROM "ScimUser" u
+  WHERE u."id" IN (SELECT "id" ${LIVE}${eqSql(column, '$4')} ORDER BY "createdAt", "id" OFFSET $2 LIMIT $3)
+  ORDER BY u."createdAt", u."id"`;
+const countSql = (column: EqColumn | null) => `SELECT count(*)::int AS n ${LIVE}${eqSql(column, '$2')}`;
 
 /**
  * The ScimUserEmail rows of a stored resource: `emails[].value` trimmed (empty ones dropped), its
@@ -144,27 +146,37 @@ export const scimUserStore = {
   /**
    * One page and the total. The COUNT is skipped when the page proves the total (it starts at the
    * first row, or it is a partial page with rows): a `userName eq` lookup is one query, not two.
-   * A deep page (skip >= DEEP_PAGE) reads its ids first, which the (directoryId, createdAt, id,
-   * deletedAt) index answers alone, then those rows: a plain OFFSET fetches every skipped row.
+   * It is skipped too when the caller knows the total (`knownTotal`, the unfiltered lists' cache
+   * in services/scim-totals.ts); `counted` tells whether this call counted.
+   * A deep page reads its ids first, which the (directoryId, createdAt, id, deletedAt) index
+   * answers alone, then those rows: a plain OFFSET fetches every skipped row.
    */
-  async list(db: Database, directoryId: string, where: Prisma.ScimUserWhereInput, orderBy: Prisma.ScimUserOrderByWithRelationInput[], skip: number, take: number) {
+  async list(
+    db: Database, directoryId: string, where: Prisma.ScimUserWhereInput, orderBy: Prisma.ScimUserOrderByWithRelationInput[], skip: number, take: number,
+    knownTotal: number | null = null,
+  ): Promise<{ total: number; rows: ScimUserRow[]; counted: boolean }> {
     const simple = simpleList(where, orderBy, skip, take);
-    if (!simple) return scimUserStore.listGeneral(db.prisma, directoryId, where, orderBy, skip, take);
+    if (!simple) return scimUserStore.listGeneral(db.prisma, directoryId, where, orderBy, skip, take, knownTotal);
     const c = simple.column;
     const rows = await db.sql<ScimUserRow>(`scim-users-page-${c ?? 'all'}`, pageSql(c), c ? [directoryId, skip, take, simple.value] : [directoryId, skip, take]);
-    if (rows.length < take && (rows.length > 0 || skip === 0)) return { total: skip + rows.length, rows };
+    if (rows.length < take && (rows.length > 0 || skip === 0)) return { total: skip + rows.length, rows, counted: false };
+    if (knownTotal !== null) return { total: knownTotal, rows: skip < knownTotal ? rows : [], counted: false };
     const [count] = await db.sql<{ n: number }>(`scim-users-count-${c ?? 'all'}`, countSql(c), c ? [directoryId, simple.value] : [directoryId]);
     const total = Number(count?.n ?? 0);
-    return { total, rows: skip < total ? rows : [] };
+    return { total, rows: skip < total ? rows : [], counted: true };
   },
   /** list, through Prisma: any filter and sort the SCIM surface compiles, deep pages. */
-  async listGeneral(tx: Tx, directoryId: string, where: Prisma.ScimUserWhereInput, orderBy: Prisma.ScimUserOrderByWithRelationInput[], skip: number, take: number) {
+  async listGeneral(
+    tx: Tx, directoryId: string, where: Prisma.ScimUserWhereInput, orderBy: Prisma.ScimUserOrderByWithRelationInput[], skip: number, take: number,
+    knownTotal: number | null = null,
+  ): Promise<{ total: number; rows: ScimUserRow[]; counted: boolean }> {
     const scoped = { AND: [{ directoryId, deletedAt: null }, where] };
-    if (take <= 0) return { total: await tx.scimUser.count({ where: scoped }), rows: [] };
+    if (take <= 0) return knownTotal !== null ? { total: knownTotal, rows: [], counted: false } : { total: await tx.scimUser.count({ where: scoped }), rows: [], counted: true };
     const rows = skip >= DEEP_PAGE ? await deepPage(tx, scoped, orderBy, skip, take) : await tx.scimUser.findMany({ where: scoped, orderBy, skip, take });
-    if (rows.length < take && (rows.length > 0 || skip === 0)) return { total: skip + rows.length, rows };
+    if (rows.length < take && (rows.length > 0 || skip === 0)) return { total: skip + rows.length, rows, counted: false };
+    if (knownTotal !== null) return { total: knownTotal, rows: skip < knownTotal ? rows : [], counted: false };
     const total = await tx.scimUser.count({ where: scoped });
-    return { total, rows: skip < total ? rows : [] };
+    return { total, rows: skip < total ? rows : [], counted: true };
   },
   /** Other live SCIM users of any directory of the org linked to the account, and whether any is active. */
   async activeLinks(tx: Tx, orgId: string, accountId: string, exceptId: string): Promise<number> {

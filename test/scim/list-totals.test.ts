@@ -1,0 +1,74 @@
+// totalResults of unfiltered lists from services/scim-totals.ts: exact for writes through this
+// process, at most SCIM_TOTAL_TTL_MS behind writes through another replica.
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { TestApp } from '../support/app.js';
+import { orgWithDirectory, scim, startTestApp, user, type Directory } from '../support/scim.js';
+import { SCIM_TOTAL_TTL_MS, scimTotals } from '../../src/services/scim-totals.js';
+
+let app: TestApp;
+let dir: Directory;
+beforeAll(async () => {
+  // The TTL test moves the clock (performance.now) forward and back; the rate limiter must not mind.
+  app = await startTestApp({ SCIM_RATE_LIMIT_BURST: '100000' });
+  dir = await orgWithDirectory(app, { name: 'List Totals', domain: 'list-totals.example' });
+  for (let i = 0; i < 5; i++) await scim(app, dir).post('/Users', user(`t${i}@list-totals.example`)).expect(201);
+});
+afterAll(async () => app?.close());
+afterEach(() => vi.restoreAllMocks());
+
+// A page that does not prove the total (full, not the first): the total comes from a count or the cache.
+const total = async () => (await scim(app, dir).get('/Users?startIndex=2&count=2').expect(200)).body.totalResults as number;
+
+describe('totalResults of unfiltered lists', () => {
+  it('follows creates, deletes and revivals through this process at once', async () => {
+    expect(await total()).toBe(5);
+    expect(await total()).toBe(5); // cached now
+    const s = scim(app, dir);
+    const created = await s.post('/Users', user('t5@list-totals.example')).expect(201);
+    expect(await total()).toBe(6);
+    await s.delete(`/Users/${created.body.id}`).expect(204);
+    expect(await total()).toBe(5);
+    await s.post('/Users', user('t5@list-totals.example')).expect(201); // revival
+    expect(await total()).toBe(6);
+    await s.post('/Users', user('t5@list-totals.example')).expect(409); // a refused create changes nothing
+    expect(await total()).toBe(6);
+  });
+
+  it('a filtered list always counts', async () => {
+    const res = await scim(app, dir).get('/Users?filter=' + encodeURIComponent('userName sw "t"') + '&startIndex=2&count=1').expect(200);
+    expect(res.body.totalResults).toBe(await app.svc.db.prisma.scimUser.count({ where: { directoryId: dir.id, deletedAt: null, userNameNormalized: { startsWith: 't' } } }));
+  });
+  it('a write through another replica shows within SCIM_TOTAL_TTL_MS', async () => {
+    const before = await total();
+    await total(); // cached
+    await app.svc.db.prisma.scimUser.updateMany({ where: { directoryId: dir.id, userNameNormalized: 't0@list-totals.example' }, data: { deletedAt: new Date() } });
+    expect(await total(), 'the cached total, for at most the TTL').toBe(before);
+    const now = performance.now();
+    vi.spyOn(performance, 'now').mockReturnValue(now + SCIM_TOTAL_TTL_MS + 1);
+    expect(await total()).toBe(before - 1);
+  });
+});
+
+describe('scimTotals', () => {
+  const db = {} as never;
+  it('does not keep a count that a write raced (invalidated between its start and its end)', () => {
+    const token = scimTotals.token(db, 'd1');
+    scimTotals.invalidate(db, 'd1');
+    scimTotals.set(db, 'd1', 42, token);
+    expect(scimTotals.get(db, 'd1')).toBeNull();
+  });
+  it('keeps an unraced count, and drops it at the next write', () => {
+    scimTotals.set(db, 'd2', 7, scimTotals.token(db, 'd2'));
+    expect(scimTotals.get(db, 'd2')).toBe(7);
+    scimTotals.invalidate(db, 'd2');
+    expect(scimTotals.get(db, 'd2')).toBeNull();
+  });
+  it('never reuses an epoch after dropping its bookkeeping (10,000 directories)', () => {
+    const token = scimTotals.token(db, 'd3');
+    for (let i = 0; i <= 10_001; i++) scimTotals.invalidate(db, `x${i}`);
+    scimTotals.invalidate(db, 'd3');
+    for (let i = 0; i <= 10_001; i++) scimTotals.invalidate(db, `y${i}`);
+    scimTotals.set(db, 'd3', 1, token);
+    expect(scimTotals.get(db, 'd3')).toBeNull();
+  });
+});
