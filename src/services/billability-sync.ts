@@ -1,4 +1,4 @@
-import type { Tx } from '../store/transaction.js';
+import type { SqlTx, Tx } from '../store/transaction.js';
 import { deltaStore, type NewDelta } from '../store/delta-store.js';
 import type { Billability } from '../domain/billability.js';
 import { currentBillingFacts, evaluateBillability, withoutJit } from '../store/billable-set.js';
@@ -11,7 +11,7 @@ import type { RequestContext } from './context.js';
  * flipped. The answer comes from the set-based form of the rule (src/billing/billable-set.ts),
  * one query whatever the number of accounts.
  */
-export async function syncBillability(tx: Tx, ctx: RequestContext, accountIds: string[] | 'all', cause: string): Promise<NewDelta[]> {
+export async function syncBillability(tx: SqlTx, ctx: RequestContext, accountIds: string[] | 'all', cause: string): Promise<NewDelta[]> {
   const ids = accountIds === 'all' ? undefined : [...new Set(accountIds)];
   if (ids && !ids.length) return [];
   if (!ids) await withoutJit(tx); // the whole org: a plan big enough to tempt the JIT, for nothing
@@ -29,7 +29,7 @@ export async function syncBillability(tx: Tx, ctx: RequestContext, accountIds: s
   return deltas;
 }
 
-async function lockAccounts(tx: Tx, orgId: string, ids: string[] | undefined): Promise<void> {
+async function lockAccounts(tx: SqlTx, orgId: string, ids: string[] | undefined): Promise<void> {
   if (ids) {
     await tx.$executeRaw`
       SELECT 1 FROM "Account" WHERE "orgId" = ${orgId}::uuid AND "id" = ANY(string_to_array(${[...ids].sort().join(',')}, ',')::uuid[])
@@ -40,7 +40,7 @@ async function lockAccounts(tx: Tx, orgId: string, ids: string[] | undefined): P
 }
 
 /** One statement whatever the number of accounts (no bind-parameter limit: the ids travel as one array, joined, not scanned per row). */
-async function setBillable(tx: Tx, ctx: RequestContext, ids: string[], billable: boolean): Promise<void> {
+async function setBillable(tx: SqlTx, ctx: RequestContext, ids: string[], billable: boolean): Promise<void> {
   if (!ids.length) return;
   await tx.$executeRaw`
     UPDATE "Account" a SET "billable" = ${billable}::boolean, "updatedAt" = ${ctx.now}::timestamptz
@@ -49,7 +49,7 @@ async function setBillable(tx: Tx, ctx: RequestContext, ids: string[], billable:
 }
 
 /** The live answers for some accounts, with their reasons, for display. */
-export async function currentBillability(tx: Tx, ctx: RequestContext, accountIds: string[]): Promise<Map<string, Billability>> {
+export async function currentBillability(tx: SqlTx, ctx: RequestContext, accountIds: string[]): Promise<Map<string, Billability>> {
   if (!accountIds.length) return new Map();
   const rows = await evaluateBillability(tx, ctx.orgId, await currentBillingFacts(tx, ctx.orgId, ctx.now), { accountIds });
   return new Map(rows.map((r) => [r.id, { billable: r.billable, reasons: r.reasons }]));

@@ -1,4 +1,4 @@
-import type { Tx } from '../store/transaction.js';
+import type { SqlTx, Tx } from '../store/transaction.js';
 import { directoryStore } from '../store/directory-store.js';
 import { groupMappingStore, type GroupAccessScope } from '../store/group-mapping-store.js';
 import type { NewDelta } from '../store/delta-store.js';
@@ -42,14 +42,14 @@ export type GroupAccessChange = { granted: number; revoked: number; accountIds: 
  * Does not write an audit row: the caller audits the change that caused the sync.
  */
 export async function syncGroupAccess(
-  tx: Tx, ctx: RequestContext, directoryId: string, scimUserIds: string[] | 'all', cause: string, previousAccountIds: string[] = [],
+  tx: SqlTx, ctx: RequestContext, directoryId: string, scimUserIds: string[] | 'all', cause: string, previousAccountIds: string[] = [],
 ): Promise<void> {
   await applyGroupAccess(tx, ctx, directoryId, scimUserIds, cause, previousAccountIds);
 }
 
 /** syncGroupAccess, telling what changed (for the caller's audit row). */
 export async function applyGroupAccess(
-  tx: Tx, ctx: RequestContext, directoryId: string, scimUserIds: string[] | 'all', cause: string, previousAccountIds: string[] = [],
+  tx: SqlTx, ctx: RequestContext, directoryId: string, scimUserIds: string[] | 'all', cause: string, previousAccountIds: string[] = [],
 ): Promise<GroupAccessChange> {
   let scope: GroupAccessScope = 'all';
   if (scimUserIds !== 'all') {

@@ -1,9 +1,7 @@
 import type { Database } from '../store/database.js';
 import { scimTotals } from './scim-totals.js';
-import { inTransaction, isUniqueViolation, type Tx } from '../store/transaction.js';
-import { accountStore } from '../store/account-store.js';
+import { inSqlTransaction, inTransaction, isUniqueViolation, type SqlTx } from '../store/transaction.js';
 import { auditStore } from '../store/audit-store.js';
-import { policyStore } from '../store/policy-store.js';
 import { scimAccountStore, type LinkedAccount } from '../store/scim-account-store.js';
 import { sameEmails, scimEmailsOf, scimUserStore, type ScimEmail, type ScimUserColumns, type ScimUserRow } from '../store/scim-user-store.js';
 import type { Prisma } from '../generated/prisma/client.js';
@@ -61,7 +59,7 @@ export function createScimUserService(db: Database) {
    * the same transaction (SPEC §3: a non-billable policy never holds synced accounts).
    * Audit rows go to `audits`, written with the push's own in one INSERT.
    */
-  async function linkAccount(tx: Tx, ctx: DirectoryContext, rawEmail: string, input: ScimUserInput, audits: AuditRow[]): Promise<LinkedAccount> {
+  async function linkAccount(tx: SqlTx, ctx: DirectoryContext, rawEmail: string, input: ScimUserInput, audits: AuditRow[]): Promise<LinkedAccount> {
     const email = parseEmail(rawEmail);
     let account = await scimAccountStore.findByEmail(tx, ctx.orgId, email.normalized);
     let written = false;
@@ -79,13 +77,13 @@ export function createScimUserService(db: Database) {
       account = created ?? (await scimAccountStore.findByEmail(tx, ctx.orgId, email.normalized))!;
     }
     if (account.source !== 'scim' || account.directoryId !== ctx.directoryId) {
-      await accountStore.markSynced(tx, ctx.orgId, account.id, ctx.directoryId, input.columns.externalId);
+      await scimAccountStore.markSynced(tx, ctx.orgId, account.id, ctx.directoryId, input.columns.externalId);
       written = true;
       audits.push({ action: 'account.claim', targetType: 'account', targetId: account.id, before: { source: account.source, directoryId: account.directoryId }, after: { source: 'scim', directoryId: ctx.directoryId } });
     }
     if (account.policyId && account.policyNonBillable) {
-      const target = await policyStore.defaultPolicy(tx, ctx.orgId);
-      await accountStore.setPolicy(tx, ctx.orgId, [account.id], target.id);
+      const target = { id: await scimAccountStore.defaultPolicyId(tx, ctx.orgId) };
+      await scimAccountStore.setPolicy(tx, ctx.orgId, account.id, target.id);
       written = true;
       audits.push({
         action: 'policy.members.move', targetType: 'account', targetId: account.id,
@@ -100,8 +98,8 @@ export function createScimUserService(db: Database) {
    * account as this transaction last read or wrote it (then it is not read again); when this user
    * is live, active and linked to it, the other links need not be counted.
    */
-  async function settleAccountStatus(tx: Tx, ctx: DirectoryContext, user: ScimUserRow, accountId: string, known: KnownAccount | null, audits: AuditRow[]): Promise<void> {
-    const account = known ?? (await accountStore.get(tx, ctx.orgId, accountId));
+  async function settleAccountStatus(tx: SqlTx, ctx: DirectoryContext, user: ScimUserRow, accountId: string, known: KnownAccount | null, audits: AuditRow[]): Promise<void> {
+    const account = known ?? (await scimAccountStore.get(tx, ctx.orgId, accountId));
     if (!account || account.source !== 'scim') return;
     const thisActive = user.id && user.deletedAt === null && user.active && user.accountId === accountId;
     const status = thisActive || (await scimUserStore.activeLinks(tx, ctx.orgId, accountId, user.id)) > 0 ? 'active' : 'disabled';
@@ -130,7 +128,7 @@ export function createScimUserService(db: Database) {
    * A PATCH of displayName or title is then a handful of statements, without the account locks.
    */
   async function afterWrite(
-    tx: Tx, ctx: DirectoryContext, user: ScimUserRow, before: Pick<ScimUserRow, 'accountId' | 'active' | 'deletedAt'> | null,
+    tx: SqlTx, ctx: DirectoryContext, user: ScimUserRow, before: Pick<ScimUserRow, 'accountId' | 'active' | 'deletedAt'> | null,
     known: KnownAccount[], audits: AuditRow[], cause: string,
   ) {
     const ids = [...new Set([before?.accountId ?? null, user.accountId].filter((a): a is string => a !== null))];
@@ -155,7 +153,7 @@ export function createScimUserService(db: Database) {
 
   /** DELETE: tombstones the record, leaves its groups, disables the account (kept; purged after 14 days by the retention job). */
   async function deleteUser(ctx: DirectoryContext, id: string): Promise<void> {
-    await inTransaction(db, async (tx) => {
+    await inSqlTransaction(db, async (tx) => {
       const audits: AuditRow[] = [];
       const before = await scimUserStore.getForWrite(tx, ctx.directoryId, id);
       if (!before) throw new NotFound('User', id);
@@ -187,7 +185,7 @@ export function createScimUserService(db: Database) {
     async create(ctx: DirectoryContext, input: ScimUserInput): Promise<{ user: ScimUserRow; revived: boolean }> {
       const email = linkingEmail(input);
       try {
-        return await inTransaction(db, async (tx) => {
+        return await inSqlTransaction(db, async (tx) => {
           const audits: AuditRow[] = [];
           const existing = await scimUserStore.byUserName(tx, ctx.directoryId, input.columns.userNameNormalized);
           if (existing && !existing.deletedAt) throw new Conflict('uniqueness', `userName "${input.columns.userName}" is already in use in this directory`);
@@ -217,7 +215,7 @@ export function createScimUserService(db: Database) {
     async replace(ctx: DirectoryContext, id: string, input: ScimUserInput, expectedVersion: number | null): Promise<ScimUserRow> {
       const email = linkingEmail(input);
       try {
-        return await inTransaction(db, async (tx) => {
+        return await inSqlTransaction(db, async (tx) => {
           const audits: AuditRow[] = [];
           const before = await scimUserStore.getForWrite(tx, ctx.directoryId, id);
           if (!before) throw new NotFound('User', id);

@@ -1,4 +1,4 @@
-import type { Tx } from './transaction.js';
+import type { SqlTx, Tx } from './transaction.js';
 import { afterCursor, orderBy, toPage, type PageRequest } from './paging.js';
 import { Prisma } from '../generated/prisma/client.js';
 
@@ -19,14 +19,19 @@ export const auditStore = {
     });
   },
   /** Several rows in one INSERT (a SCIM push that audits two or three changes makes one round trip). */
-  async appendMany(tx: Tx, orgId: string, entries: AuditEntry[]): Promise<void> {
+  /** Many rows in one INSERT, travelling as one JSON parameter (raw SQL: the SCIM write path runs it outside Prisma). */
+  async appendMany(tx: SqlTx, orgId: string, entries: AuditEntry[]): Promise<void> {
     if (!entries.length) return;
-    await tx.auditEvent.createMany({
-      data: entries.map((e) => ({
-        orgId, actor: e.actor, action: e.action, targetType: e.targetType, targetId: e.targetId ?? null,
-        before: json(e.before), after: json(e.after), requestId: e.requestId ?? null,
-      })),
-    });
+    const rows = JSON.stringify(entries.map((e) => ({
+      actor: e.actor, action: e.action, targetType: e.targetType, targetId: e.targetId ?? null,
+      before: e.before ?? null, after: e.after ?? null, requestId: e.requestId ?? null,
+    })), (_k, v: unknown) => (typeof v === 'string' && v.includes('\0') ? v.replaceAll('\0', '\ufffd') : v));
+    // A JSON null for before/after is stored as SQL NULL, as Prisma's DbNull did.
+    await tx.$executeRaw`
+      INSERT INTO "AuditEvent" ("id", "orgId", "actor", "action", "targetType", "targetId", "before", "after", "requestId")
+      SELECT gen_random_uuid(), ${orgId}::uuid, e."actor", e."action", e."targetType", e."targetId",
+             NULLIF(e."before", 'null'::jsonb), NULLIF(e."after", 'null'::jsonb), e."requestId"
+      FROM jsonb_to_recordset(${rows}::jsonb) AS e("actor" text, "action" text, "targetType" text, "targetId" text, "before" jsonb, "after" jsonb, "requestId" text)`;
   },
   /** Newest first: an admin asks "what just happened". */
   async list(tx: Tx, orgId: string, page: PageRequest, filter: { action?: string | undefined; targetId?: string | undefined } = {}) {

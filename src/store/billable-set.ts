@@ -1,5 +1,5 @@
 import { Prisma } from '../generated/prisma/client.js';
-import type { Tx } from './transaction.js';
+import type { SqlTx, Tx } from './transaction.js';
 import { decodeCursor, encodeCursor, type Page } from './paging.js';
 import { subscriptionStore } from './subscription-store.js';
 import { PREMIUM_PRODUCTS, REASONS, subscriptionBills, type Billability } from '../domain/billability.js';
@@ -27,7 +27,7 @@ import { PRODUCTS, type AccountStatus, type Plan, type Product } from '../domain
 export type OrgBillingFacts = { state: SubscriptionState; plan: Plan | null };
 
 /** The org's subscription state and plan as of `now`, as the rule needs them. */
-export async function orgBillingFacts(tx: Tx, orgId: string, now: Date): Promise<OrgBillingFacts> {
+export async function orgBillingFacts(tx: SqlTx, orgId: string, now: Date): Promise<OrgBillingFacts> {
   const status = subscriptionStatus(await subscriptionStore.get(tx, orgId), now);
   return { state: status.state, plan: status.plan };
 }
@@ -42,7 +42,7 @@ export async function orgBillingFacts(tx: Tx, orgId: string, now: Date): Promise
  * visible to the read committed before it, so its stamp is at most this reading. A `now` in the
  * future (a test of a time-based rule) is kept.
  */
-export async function currentBillingFacts(tx: Tx, orgId: string, now: Date): Promise<OrgBillingFacts> {
+export async function currentBillingFacts(tx: SqlTx, orgId: string, now: Date): Promise<OrgBillingFacts> {
   const row = await subscriptionStore.get(tx, orgId);
   const clock = Date.now();
   const status = subscriptionStatus(row, now.getTime() >= clock ? now : new Date(clock));
@@ -55,7 +55,7 @@ export async function currentBillingFacts(tx: Tx, orgId: string, now: Date): Pro
  * most accounts are billable) though it reads a page of rows in ~2 ms, and compiling took
  * ~350 ms per page. The set query gains nothing from it either. Needs a transaction (SET LOCAL).
  */
-export async function withoutJit(tx: Tx): Promise<void> {
+export async function withoutJit(tx: SqlTx): Promise<void> {
   await tx.$executeRaw`SET LOCAL jit = off`;
 }
 
@@ -126,7 +126,7 @@ type EvaluatedRow = { id: string; stored: boolean; billable: boolean; reasons: s
  * The rule for every account of the org (or the given ids), with each account's stored
  * `billable` flag, in no particular order. One query. `accountIds: []` answers for no account.
  */
-export async function evaluateBillability(tx: Tx, orgId: string, facts: OrgBillingFacts, opts: { accountIds?: readonly string[] } = {}): Promise<EvaluatedRow[]> {
+export async function evaluateBillability(tx: SqlTx, orgId: string, facts: OrgBillingFacts, opts: { accountIds?: readonly string[] } = {}): Promise<EvaluatedRow[]> {
   const ids = opts.accountIds;
   if (ids && ids.length === 0) return [];
   // IN (SELECT unnest(…)): a semi-join the planner can hash or drive by index, where = ANY(array)

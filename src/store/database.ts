@@ -3,7 +3,8 @@ import { PGlite } from '@electric-sql/pglite';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
-import { PrismaClient } from '../generated/prisma/client.js';
+import { Prisma, PrismaClient } from '../generated/prisma/client.js';
+import type { SqlTx } from './transaction.js';
 import type { Config } from '../config.js';
 
 export type { PrismaClient };
@@ -27,6 +28,11 @@ export type Database = {
    * Rows come back with the same JS types either way: Date, parsed JSON, number for int4.
    */
   sql<T>(name: string, text: string, values: readonly unknown[]): Promise<T[]>;
+  /**
+   * PostgreSQL only: fn in a transaction on a connection of the raw pool, given tagged raw SQL
+   * only (store/transaction.ts inSqlTransaction). Absent on PGlite.
+   */
+  sqlTransaction?: <T>(fn: (tx: SqlTx) => Promise<T>) => Promise<T>;
   /** Runs fn on one dedicated session (session-level advisory locks need one connection). */
   withSession<T>(fn: (s: SqlSession) => Promise<T>): Promise<T>;
   ping(): Promise<void>;
@@ -85,6 +91,25 @@ async function openPostgres(options: { url: string; poolSize: number; schema?: s
     prisma,
     sql: async <T>(name: string, text: string, values: readonly unknown[]) =>
       (await pool.query({ name, text, values: values as unknown[] })).rows as T[],
+    sqlTransaction: async <T>(fn: (tx: SqlTx) => Promise<T>) => {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const result = await fn(sqlTx(client));
+        await client.query('COMMIT');
+        client.release();
+        return result;
+      } catch (err) {
+        // Roll back; a connection that cannot is destroyed rather than reused.
+        try {
+          await client.query('ROLLBACK');
+          client.release();
+        } catch (rollbackErr) {
+          client.release(rollbackErr as Error);
+        }
+        throw err;
+      }
+    },
     withSession: async (fn) => {
       const client = await pool.connect();
       try {
@@ -105,6 +130,27 @@ async function openPostgres(options: { url: string; poolSize: number; schema?: s
       await prisma.$disconnect();
       await pool.end();
     }),
+  };
+}
+
+/**
+ * Prisma's tagged raw SQL on a pg connection: the template (with its nested Prisma.sql, join and
+ * raw fragments) becomes Prisma.Sql, whose `text` numbers the parameters $1, $2… as pg expects.
+ * Rows come back as pg parses them — the same JS types as Prisma's for what the SCIM write path
+ * reads (uuid and enums as strings, Date, parsed JSON, int4 as number; it casts counts to int).
+ */
+function sqlTx(client: pg.PoolClient): SqlTx {
+  const build = (first: TemplateStringsArray | Prisma.Sql, values: unknown[]): Prisma.Sql =>
+    first instanceof Prisma.Sql ? first : Prisma.sql(first, ...(values as Prisma.Sql[]));
+  return {
+    $queryRaw: (async (first: TemplateStringsArray | Prisma.Sql, ...values: unknown[]) => {
+      const q = build(first, values);
+      return (await client.query(q.text, q.values as unknown[])).rows;
+    }) as unknown as SqlTx['$queryRaw'],
+    $executeRaw: (async (first: TemplateStringsArray | Prisma.Sql, ...values: unknown[]) => {
+      const q = build(first, values);
+      return (await client.query(q.text, q.values as unknown[])).rowCount ?? 0;
+    }) as unknown as SqlTx['$executeRaw'],
   };
 }
 

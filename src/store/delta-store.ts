@@ -1,4 +1,4 @@
-import type { Tx } from './transaction.js';
+import type { SqlTx, Tx } from './transaction.js';
 
 export type NewDelta = { accountId: string; kind: 'added' | 'removed'; reasons: string[]; cause: string };
 
@@ -7,7 +7,7 @@ export const deltaStore = {
    * One INSERT whatever the number of deltas (an unsubscribe of a 100k-account org writes 100k):
    * the rows travel as one JSON parameter, and seq follows their order in `deltas`.
    */
-  async append(tx: Tx, orgId: string, deltas: NewDelta[]): Promise<void> {
+  async append(tx: SqlTx, orgId: string, deltas: NewDelta[]): Promise<void> {
     if (!deltas.length) return;
     const rows = JSON.stringify(deltas.map((d) => ({ a: d.accountId, k: d.kind, r: d.reasons, c: d.cause })));
     await tx.$executeRaw`

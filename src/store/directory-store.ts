@@ -1,4 +1,4 @@
-import type { Tx } from './transaction.js';
+import type { SqlTx, Tx } from './transaction.js';
 import { afterCursor, orderBy, toPage, type PageRequest } from './paging.js';
 
 export type IdpKind = 'okta' | 'entra' | 'google' | 'generic';
@@ -67,7 +67,7 @@ export const directoryStore = {
    * Serialises group-access changes of one directory (mapping writes, membership syncs that have
    * work to do) so that two of them cannot both miss each other: each side reads after the other commits.
    */
-  async lockGroupAccess(tx: Tx, directoryId: string): Promise<void> {
+  async lockGroupAccess(tx: SqlTx, directoryId: string): Promise<void> {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${'group-access:' + directoryId}))`;
   },
   /**
@@ -75,10 +75,10 @@ export const directoryStore = {
    * other on it), exclusive for mapping writes. A sync that holds it and sees no mapping knows that
    * none is being created, so it can skip the group-access lock and the work (group-access.ts).
    */
-  async lockMappingsShared(tx: Tx, directoryId: string): Promise<void> {
+  async lockMappingsShared(tx: SqlTx, directoryId: string): Promise<void> {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock_shared(hashtext(${'group-mappings:' + directoryId}))`;
   },
-  async lockMappingsExclusive(tx: Tx, directoryId: string): Promise<void> {
+  async lockMappingsExclusive(tx: SqlTx, directoryId: string): Promise<void> {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${'group-mappings:' + directoryId}))`;
   },
 };

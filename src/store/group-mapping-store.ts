@@ -1,5 +1,5 @@
 import { Prisma } from '../generated/prisma/client.js';
-import type { Tx } from './transaction.js';
+import type { SqlTx, Tx } from './transaction.js';
 import { afterCursor, orderBy, toPage, type PageRequest } from './paging.js';
 import type { AccessRole, Product } from '../domain/types.js';
 
@@ -95,7 +95,7 @@ export const groupMappingStore = {
    * access (nothing to revoke). One cheap statement; the two it can spare take milliseconds to
    * plan (tens on PGlite), and run under the directory's group-access lock.
    */
-  async mayChange(tx: Tx, orgId: string, directoryId: string, scope: GroupAccessScope): Promise<boolean> {
+  async mayChange(tx: SqlTx, orgId: string, directoryId: string, scope: GroupAccessScope): Promise<boolean> {
     const rows = await tx.$queryRaw<{ work: boolean }[]>`
       WITH scope AS (${scopeSql(orgId, directoryId, scope)})
       SELECT EXISTS (SELECT 1 FROM "GroupMapping" m WHERE m."directoryId" = ${directoryId}::uuid)
@@ -110,7 +110,7 @@ export const groupMappingStore = {
    * Removes group-granted access rows of the accounts in scope that the directory's mappings no
    * longer justify (also rows of mappings that no longer exist). One statement for the whole scope.
    */
-  async revokeUndesired(tx: Tx, orgId: string, directoryId: string, scope: GroupAccessScope): Promise<string[]> {
+  async revokeUndesired(tx: SqlTx, orgId: string, directoryId: string, scope: GroupAccessScope): Promise<string[]> {
     const rows = await tx.$queryRaw<{ accountId: string }[]>`
       WITH scope AS (${scopeSql(orgId, directoryId, scope)}), desired AS (${desiredSql(orgId, directoryId)})
       DELETE FROM "ProductAccess" pa
@@ -130,7 +130,7 @@ export const groupMappingStore = {
   },
 
   /** Inserts the group access the accounts in scope should hold and do not; one statement. */
-  async grantDesired(tx: Tx, orgId: string, directoryId: string, scope: GroupAccessScope): Promise<string[]> {
+  async grantDesired(tx: SqlTx, orgId: string, directoryId: string, scope: GroupAccessScope): Promise<string[]> {
     const rows = await tx.$queryRaw<{ accountId: string }[]>`
       WITH scope AS (${scopeSql(orgId, directoryId, scope)}), desired AS (${desiredSql(orgId, directoryId)})
       INSERT INTO "ProductAccess" ("id", "orgId", "siteId", "accountId", "product", "role", "grantedBy")

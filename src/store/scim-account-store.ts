@@ -1,5 +1,5 @@
 import { Prisma } from '../generated/prisma/client.js';
-import type { Tx } from './transaction.js';
+import type { SqlTx } from './transaction.js';
 import type { AccountRow } from './account-store.js';
 
 /**
@@ -22,11 +22,34 @@ export type NewSyncedAccount = {
 
 export const scimAccountStore = {
   /** One UPDATE (account-store's setStatus reads the row back). */
-  async setStatus(tx: Tx, orgId: string, id: string, status: 'active' | 'disabled'): Promise<void> {
-    await tx.account.updateMany({ where: { id, orgId }, data: { status } });
+  async setStatus(tx: SqlTx, orgId: string, id: string, status: 'active' | 'disabled'): Promise<void> {
+    await tx.$executeRaw`UPDATE "Account" SET "status" = ${status}::"AccountStatus", "updatedAt" = now() WHERE "id" = ${id}::uuid AND "orgId" = ${orgId}::uuid`;
+  },
+  /** The account becomes a synced account of the directory (claimed by a push). */
+  async markSynced(tx: SqlTx, orgId: string, id: string, directoryId: string, externalId: string | null): Promise<void> {
+    await tx.$executeRaw`
+      UPDATE "Account" SET "source" = 'scim', "directoryId" = ${directoryId}::uuid, "externalId" = ${externalId}, "updatedAt" = now()
+      WHERE "id" = ${id}::uuid AND "orgId" = ${orgId}::uuid`;
+  },
+  /** Moves the account into a policy (the claimed account leaving the non-billable policy). */
+  async setPolicy(tx: SqlTx, orgId: string, id: string, policyId: string): Promise<void> {
+    await tx.$executeRaw`UPDATE "Account" SET "policyId" = ${policyId}::uuid, "updatedAt" = now() WHERE "id" = ${id}::uuid AND "orgId" = ${orgId}::uuid`;
+  },
+  /** The account with its policy's nonBillable flag, by id. */
+  async get(tx: SqlTx, orgId: string, id: string): Promise<LinkedAccount | null> {
+    const rows = await tx.$queryRaw<LinkedAccount[]>`
+      SELECT ${columns} FROM "Account" a LEFT JOIN "Policy" p ON p."id" = a."policyId"
+      WHERE a."orgId" = ${orgId}::uuid AND a."id" = ${id}::uuid`;
+    return rows[0] ?? null;
+  },
+  /** The org's default policy id (every org has one). */
+  async defaultPolicyId(tx: SqlTx, orgId: string): Promise<string> {
+    const rows = await tx.$queryRaw<{ id: string }[]>`SELECT "id"::text AS "id" FROM "Policy" WHERE "orgId" = ${orgId}::uuid AND "isDefault" LIMIT 1`;
+    if (!rows[0]) throw new Error(`org ${orgId} has no default policy`); // an invariant, not client input
+    return rows[0].id;
   },
   /** The account of an email (normalised) in the org, with its policy's nonBillable flag. */
-  async findByEmail(tx: Tx, orgId: string, emailNormalized: string): Promise<LinkedAccount | null> {
+  async findByEmail(tx: SqlTx, orgId: string, emailNormalized: string): Promise<LinkedAccount | null> {
     const rows = await tx.$queryRaw<LinkedAccount[]>`
       SELECT ${columns} FROM "Account" a LEFT JOIN "Policy" p ON p."id" = a."policyId"
       WHERE a."orgId" = ${orgId}::uuid AND a."emailNormalized" = ${emailNormalized}`;
@@ -39,7 +62,7 @@ export const scimAccountStore = {
    * the transaction). Managed when the email's domain is verified by the org, and then in the
    * default policy; external (no policy) otherwise. Null when the account already existed.
    */
-  async createIfAbsent(tx: Tx, orgId: string, a: NewSyncedAccount): Promise<LinkedAccount | null> {
+  async createIfAbsent(tx: SqlTx, orgId: string, a: NewSyncedAccount): Promise<LinkedAccount | null> {
     const rows = await tx.$queryRaw<LinkedAccount[]>`
       WITH facts AS (
         SELECT EXISTS (SELECT 1 FROM "Domain" d WHERE d."orgId" = ${orgId}::uuid AND d."domain" = ${a.emailDomain} AND d."verified") AS managed

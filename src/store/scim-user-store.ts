@@ -1,4 +1,5 @@
-import type { Tx } from './transaction.js';
+import { randomUUID } from 'node:crypto';
+import type { SqlTx, Tx } from './transaction.js';
 import type { Database } from './database.js';
 import { Prisma } from '../generated/prisma/client.js';
 import { afterCursor, orderBy, toPage, type PageRequest } from './paging.js';
@@ -18,7 +19,21 @@ export type ScimUserRow = ScimUserColumns & {
 /** Ids are UUIDs; anything else names nothing (and must not reach PostgreSQL's uuid cast as a 500). */
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-const json = (v: unknown) => JSON.parse(JSON.stringify(v)) as Prisma.InputJsonValue;
+
+/**
+ * The ScimUser columns as ScimUserRow, for raw statements: uuids as text (what Prisma's model
+ * API returns; pg and Prisma's raw path agree on it), everything else as stored.
+ */
+const userColumnsOf = (t: string) => Prisma.raw(
+  `${t}."id"::text AS "id", ${t}."orgId"::text AS "orgId", ${t}."directoryId"::text AS "directoryId", ${t}."accountId"::text AS "accountId", ` +
+  `${t}."userName", ${t}."userNameNormalized", ${t}."externalId", ${t}."active", ${t}."displayName", ${t}."givenName", ${t}."familyName", ` +
+  `${t}."title", ${t}."userType", ${t}."employeeNumber", ${t}."department", ${t}."resource", ${t}."version", ${t}."deletedAt", ${t}."createdAt", ${t}."updatedAt"`);
+const userColumns = userColumnsOf('u');
+/** Columns update() may set, with the cast of their parameter. */
+const UPDATABLE: Record<string, string> = {
+  userName: '', userNameNormalized: '', externalId: '', active: '::boolean', displayName: '', givenName: '', familyName: '', title: '',
+  userType: '', employeeNumber: '', department: '', accountId: '::uuid', resource: '::jsonb', deletedAt: '::timestamptz', createdAt: '::timestamptz',
+};
 
 /** From this offset on, list() reads a page as ids first, then rows (see list). */
 const DEEP_PAGE = 1000;
@@ -89,11 +104,13 @@ export const scimUserStore = {
     const [row] = await db.sql<ScimUserRow>('scim-user-by-id', `SELECT * ${LIVE} AND "id" = $2::uuid`, [directoryId, id]);
     return row ?? null;
   },
-  async byUserName(tx: Tx, directoryId: string, userNameNormalized: string): Promise<ScimUserRow | null> {
-    return tx.scimUser.findUnique({ where: { directoryId_userNameNormalized: { directoryId, userNameNormalized } } });
+  async byUserName(tx: SqlTx, directoryId: string, userNameNormalized: string): Promise<ScimUserRow | null> {
+    const rows = await tx.$queryRaw<ScimUserRow[]>`
+      SELECT ${userColumns} FROM "ScimUser" u WHERE u."directoryId" = ${directoryId}::uuid AND u."userNameNormalized" = ${userNameNormalized}`;
+    return rows[0] ?? null;
   },
   /** The live user with its account's email, source and status, in one statement (PUT/PATCH, inside their transaction). */
-  async getForWrite(tx: Tx, directoryId: string, id: string): Promise<ScimUserForWrite | null> {
+  async getForWrite(tx: SqlTx, directoryId: string, id: string): Promise<ScimUserForWrite | null> {
     if (!UUID.test(id)) return null;
     const rows = await tx.$queryRaw<(ScimUserRow & { aId: string | null; aEmail: string | null; aSource: string | null; aStatus: string | null })[]>`
       SELECT u."id"::text AS "id", u."orgId"::text AS "orgId", u."directoryId"::text AS "directoryId", u."accountId"::text AS "accountId",
@@ -108,39 +125,49 @@ export const scimUserStore = {
     return { ...user, account: aId ? { id: aId, emailNormalized: aEmail!, source: aSource!, status: aStatus! } : null };
   },
   /** A new user and its email rows: two INSERTs (nothing to delete first). */
-  async create(tx: Tx, orgId: string, directoryId: string, accountId: string | null, cols: ScimUserColumns, emails: ScimEmail[], resource: unknown, at: Date): Promise<ScimUserRow> {
-    const row = await tx.scimUser.create({ data: { ...cols, orgId, directoryId, accountId, resource: json(resource), createdAt: at, updatedAt: at } });
+  async create(tx: SqlTx, orgId: string, directoryId: string, accountId: string | null, cols: ScimUserColumns, emails: ScimEmail[], resource: unknown, at: Date): Promise<ScimUserRow> {
+    const rows = await tx.$queryRaw<ScimUserRow[]>`
+      INSERT INTO "ScimUser" ("id", "orgId", "directoryId", "accountId", "userName", "userNameNormalized", "externalId", "active", "displayName",
+                              "givenName", "familyName", "title", "userType", "employeeNumber", "department", "resource", "createdAt", "updatedAt")
+      VALUES (${randomUUID()}::uuid, ${orgId}::uuid, ${directoryId}::uuid, ${accountId}::uuid, ${cols.userName}, ${cols.userNameNormalized}, ${cols.externalId},
+              ${cols.active}, ${cols.displayName}, ${cols.givenName}, ${cols.familyName}, ${cols.title}, ${cols.userType}, ${cols.employeeNumber},
+              ${cols.department}, ${JSON.stringify(resource)}::jsonb, ${at}::timestamptz, ${at}::timestamptz)
+      RETURNING ${userColumnsOf('"ScimUser"')}`;
+    const row = rows[0]!;
     await scimUserStore.insertEmails(tx, row, emails);
     return row;
   },
   /**
    * Writes a new state if the stored version is still `expectedVersion` (optimistic concurrency for
-   * ETags): one UPDATE … RETURNING. `emails` null leaves the email rows as they are.
+   * ETags): one UPDATE … RETURNING; null when the version moved on. `emails` null leaves the email
+   * rows as they are.
    */
-  async update(tx: Tx, row: Pick<ScimUserRow, 'id' | 'orgId' | 'directoryId'>, expectedVersion: number, data: Partial<ScimUserColumns> & { accountId?: string | null; resource?: unknown; deletedAt?: Date | null; createdAt?: Date }, emails: ScimEmail[] | null, at: Date): Promise<ScimUserRow | null> {
-    const { resource, ...rest } = data;
-    let updated: ScimUserRow;
-    try {
-      updated = await tx.scimUser.update({
-        where: { id: row.id, directoryId: row.directoryId, version: expectedVersion },
-        data: { ...rest, ...(resource !== undefined ? { resource: json(resource) } : {}), version: { increment: 1 }, updatedAt: at },
-      });
-    } catch (err) {
-      if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2025') return null; // the version moved on
-      throw err;
+  async update(tx: SqlTx, row: Pick<ScimUserRow, 'id' | 'orgId' | 'directoryId'>, expectedVersion: number, data: Partial<ScimUserColumns> & { accountId?: string | null; resource?: unknown; deletedAt?: Date | null; createdAt?: Date }, emails: ScimEmail[] | null, at: Date): Promise<ScimUserRow | null> {
+    const sets: Prisma.Sql[] = [];
+    for (const [key, value] of Object.entries(data)) {
+      if (value === undefined) continue;
+      if (!Object.hasOwn(UPDATABLE, key)) throw new Error(`ScimUser.${key} is not updatable`); // a programming error, not client input
+      const cast = UPDATABLE[key]!;
+      sets.push(Prisma.sql`${Prisma.raw(`"${key}"`)} = ${key === 'resource' ? JSON.stringify(value) : value}${Prisma.raw(cast)}`);
     }
+    const rows = await tx.$queryRaw<ScimUserRow[]>`
+      UPDATE "ScimUser" SET ${Prisma.join([...sets, Prisma.sql`"version" = "version" + 1`, Prisma.sql`"updatedAt" = ${at}::timestamptz`], ', ')}
+      WHERE "id" = ${row.id}::uuid AND "directoryId" = ${row.directoryId}::uuid AND "version" = ${expectedVersion}
+      RETURNING ${userColumnsOf('"ScimUser"')}`;
+    if (!rows[0]) return null;
     if (emails) await scimUserStore.setEmails(tx, row, emails);
-    return updated;
+    return rows[0];
   },
-  async insertEmails(tx: Tx, row: Pick<ScimUserRow, 'id' | 'orgId' | 'directoryId'>, emails: ScimEmail[]): Promise<void> {
-    if (emails.length) {
-      await tx.scimUserEmail.createMany({
-        data: emails.map((e) => ({ orgId: row.orgId, directoryId: row.directoryId, userId: row.id, value: e.value, valueNormalized: e.value.toLowerCase(), type: e.type, primary: e.primary })),
-      });
-    }
+  async insertEmails(tx: SqlTx, row: Pick<ScimUserRow, 'id' | 'orgId' | 'directoryId'>, emails: ScimEmail[]): Promise<void> {
+    if (!emails.length) return;
+    const items = JSON.stringify(emails.map((e) => ({ value: e.value, valueNormalized: e.value.toLowerCase(), type: e.type, primary: e.primary })));
+    await tx.$executeRaw`
+      INSERT INTO "ScimUserEmail" ("id", "orgId", "directoryId", "userId", "value", "valueNormalized", "type", "primary")
+      SELECT gen_random_uuid(), ${row.orgId}::uuid, ${row.directoryId}::uuid, ${row.id}::uuid, e."value", e."valueNormalized", e."type", e."primary"
+      FROM json_to_recordset(${items}::json) AS e("value" text, "valueNormalized" text, "type" text, "primary" boolean)`;
   },
-  async setEmails(tx: Tx, row: Pick<ScimUserRow, 'id' | 'orgId' | 'directoryId'>, emails: ScimEmail[]): Promise<void> {
-    await tx.scimUserEmail.deleteMany({ where: { userId: row.id } });
+  async setEmails(tx: SqlTx, row: Pick<ScimUserRow, 'id' | 'orgId' | 'directoryId'>, emails: ScimEmail[]): Promise<void> {
+    await tx.$executeRaw`DELETE FROM "ScimUserEmail" WHERE "userId" = ${row.id}::uuid`;
     await scimUserStore.insertEmails(tx, row, emails);
   },
   /**
@@ -179,8 +206,11 @@ export const scimUserStore = {
     return { total, rows: skip < total ? rows : [], counted: true };
   },
   /** Other live SCIM users of any directory of the org linked to the account, and whether any is active. */
-  async activeLinks(tx: Tx, orgId: string, accountId: string, exceptId: string): Promise<number> {
-    return tx.scimUser.count({ where: { orgId, accountId, deletedAt: null, active: true, id: { not: exceptId } } });
+  async activeLinks(tx: SqlTx, orgId: string, accountId: string, exceptId: string): Promise<number> {
+    const [row] = await tx.$queryRaw<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM "ScimUser"
+      WHERE "orgId" = ${orgId}::uuid AND "accountId" = ${accountId}::uuid AND "deletedAt" IS NULL AND "active" AND "id" <> ${exceptId}::uuid`;
+    return Number(row?.n ?? 0);
   },
   /**
    * Sync issues of a directory, in SQL: live users with no usable email (not linked to any
@@ -203,8 +233,8 @@ export const scimUserStore = {
   async purgeTombstones(tx: Tx, before: Date): Promise<number> {
     return (await tx.scimUser.deleteMany({ where: { deletedAt: { lt: before } } })).count;
   },
-  async removeMemberships(tx: Tx, userId: string): Promise<void> {
-    await tx.scimGroupMember.deleteMany({ where: { userId } });
+  async removeMemberships(tx: SqlTx, userId: string): Promise<void> {
+    await tx.$executeRaw`DELETE FROM "ScimGroupMember" WHERE "userId" = ${userId}::uuid`;
   },
   /** Live ids among `ids` in this directory (group member validation). */
   async existingIds(tx: Tx, directoryId: string, ids: string[]): Promise<Set<string>> {
