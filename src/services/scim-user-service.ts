@@ -61,21 +61,19 @@ export function createScimUserService(db: Database) {
    */
   async function linkAccount(tx: SqlTx, ctx: DirectoryContext, rawEmail: string, input: ScimUserInput, audits: AuditRow[]): Promise<LinkedAccount> {
     const email = parseEmail(rawEmail);
-    let account = await scimAccountStore.findByEmail(tx, ctx.orgId, email.normalized);
     let written = false;
-    if (!account) {
-      // Managed (verified domain, default policy) or external, decided by the INSERT itself.
-      const created = await scimAccountStore.createIfAbsent(tx, ctx.orgId, {
-        email: email.email, emailNormalized: email.normalized, emailDomain: email.domain,
-        displayName: input.columns.displayName, givenName: input.columns.givenName, familyName: input.columns.familyName,
-        directoryId: ctx.directoryId, externalId: input.columns.externalId,
-      });
-      if (created) {
-        audits.push({ action: 'account.create', targetType: 'account', targetId: created.id, after: { email: created.email, managed: created.managed, source: 'scim', directoryId: ctx.directoryId } });
-      }
-      // null: a concurrent push created it first; both end up on that account.
-      account = created ?? (await scimAccountStore.findByEmail(tx, ctx.orgId, email.normalized))!;
+    // Insert first (one statement for a new person, the common case of a push); managed (verified
+    // domain, default policy) or external is decided by the INSERT itself. null: the org already
+    // has the account — perhaps created by a concurrent push — and both end up on it.
+    const created = await scimAccountStore.createIfAbsent(tx, ctx.orgId, {
+      email: email.email, emailNormalized: email.normalized, emailDomain: email.domain,
+      displayName: input.columns.displayName, givenName: input.columns.givenName, familyName: input.columns.familyName,
+      directoryId: ctx.directoryId, externalId: input.columns.externalId,
+    });
+    if (created) {
+      audits.push({ action: 'account.create', targetType: 'account', targetId: created.id, after: { email: created.email, managed: created.managed, source: 'scim', directoryId: ctx.directoryId } });
     }
+    const account = created ?? (await scimAccountStore.findByEmail(tx, ctx.orgId, email.normalized))!;
     if (account.source !== 'scim' || account.directoryId !== ctx.directoryId) {
       await scimAccountStore.markSynced(tx, ctx.orgId, account.id, ctx.directoryId, input.columns.externalId);
       written = true;

@@ -29,6 +29,12 @@ const userColumnsOf = (t: string) => Prisma.raw(
   `${t}."userName", ${t}."userNameNormalized", ${t}."externalId", ${t}."active", ${t}."displayName", ${t}."givenName", ${t}."familyName", ` +
   `${t}."title", ${t}."userType", ${t}."employeeNumber", ${t}."department", ${t}."resource", ${t}."version", ${t}."deletedAt", ${t}."createdAt", ${t}."updatedAt"`);
 const userColumns = userColumnsOf('u');
+/** The INSERT of a user's ScimUserEmail rows (the rows travel as one JSON parameter; none: inserts nothing). */
+const emailRowsInsert = (row: Pick<ScimUserRow, 'id' | 'orgId' | 'directoryId'>, emails: ScimEmail[]) => Prisma.sql`
+  INSERT INTO "ScimUserEmail" ("id", "orgId", "directoryId", "userId", "value", "valueNormalized", "type", "primary")
+  SELECT gen_random_uuid(), ${row.orgId}::uuid, ${row.directoryId}::uuid, ${row.id}::uuid, e."value", e."valueNormalized", e."type", e."primary"
+  FROM json_to_recordset(${JSON.stringify(emails.map((e) => ({ value: e.value, valueNormalized: e.value.toLowerCase(), type: e.type, primary: e.primary })))}::json)
+    AS e("value" text, "valueNormalized" text, "type" text, "primary" boolean)`;
 /** Columns update() may set, with the cast of their parameter. */
 const UPDATABLE: Record<string, string> = {
   userName: '', userNameNormalized: '', externalId: '', active: '::boolean', displayName: '', givenName: '', familyName: '', title: '',
@@ -124,18 +130,22 @@ export const scimUserStore = {
     const { aId, aEmail, aSource, aStatus, ...user } = r;
     return { ...user, account: aId ? { id: aId, emailNormalized: aEmail!, source: aSource!, status: aStatus! } : null };
   },
-  /** A new user and its email rows: two INSERTs (nothing to delete first). */
+  /** A new user and its email rows: one statement (the emails INSERT is a data-modifying CTE). */
   async create(tx: SqlTx, orgId: string, directoryId: string, accountId: string | null, cols: ScimUserColumns, emails: ScimEmail[], resource: unknown, at: Date): Promise<ScimUserRow> {
+    const id = randomUUID();
     const rows = await tx.$queryRaw<ScimUserRow[]>`
-      INSERT INTO "ScimUser" ("id", "orgId", "directoryId", "accountId", "userName", "userNameNormalized", "externalId", "active", "displayName",
-                              "givenName", "familyName", "title", "userType", "employeeNumber", "department", "resource", "createdAt", "updatedAt")
-      VALUES (${randomUUID()}::uuid, ${orgId}::uuid, ${directoryId}::uuid, ${accountId}::uuid, ${cols.userName}, ${cols.userNameNormalized}, ${cols.externalId},
-              ${cols.active}, ${cols.displayName}, ${cols.givenName}, ${cols.familyName}, ${cols.title}, ${cols.userType}, ${cols.employeeNumber},
-              ${cols.department}, ${JSON.stringify(resource)}::jsonb, ${at}::timestamptz, ${at}::timestamptz)
-      RETURNING ${userColumnsOf('"ScimUser"')}`;
-    const row = rows[0]!;
-    await scimUserStore.insertEmails(tx, row, emails);
-    return row;
+      WITH u AS (
+        INSERT INTO "ScimUser" ("id", "orgId", "directoryId", "accountId", "userName", "userNameNormalized", "externalId", "active", "displayName",
+                                "givenName", "familyName", "title", "userType", "employeeNumber", "department", "resource", "createdAt", "updatedAt")
+        VALUES (${id}::uuid, ${orgId}::uuid, ${directoryId}::uuid, ${accountId}::uuid, ${cols.userName}, ${cols.userNameNormalized}, ${cols.externalId},
+                ${cols.active}, ${cols.displayName}, ${cols.givenName}, ${cols.familyName}, ${cols.title}, ${cols.userType}, ${cols.employeeNumber},
+                ${cols.department}, ${JSON.stringify(resource)}::jsonb, ${at}::timestamptz, ${at}::timestamptz)
+        RETURNING *
+      ), e AS (
+        ${emailRowsInsert({ id, orgId, directoryId }, emails)}
+      )
+      SELECT ${userColumns} FROM u`;
+    return rows[0]!;
   },
   /**
    * Writes a new state if the stored version is still `expectedVersion` (optimistic concurrency for
@@ -159,12 +169,7 @@ export const scimUserStore = {
     return rows[0];
   },
   async insertEmails(tx: SqlTx, row: Pick<ScimUserRow, 'id' | 'orgId' | 'directoryId'>, emails: ScimEmail[]): Promise<void> {
-    if (!emails.length) return;
-    const items = JSON.stringify(emails.map((e) => ({ value: e.value, valueNormalized: e.value.toLowerCase(), type: e.type, primary: e.primary })));
-    await tx.$executeRaw`
-      INSERT INTO "ScimUserEmail" ("id", "orgId", "directoryId", "userId", "value", "valueNormalized", "type", "primary")
-      SELECT gen_random_uuid(), ${row.orgId}::uuid, ${row.directoryId}::uuid, ${row.id}::uuid, e."value", e."valueNormalized", e."type", e."primary"
-      FROM json_to_recordset(${items}::json) AS e("value" text, "valueNormalized" text, "type" text, "primary" boolean)`;
+    if (emails.length) await tx.$executeRaw`${emailRowsInsert(row, emails)}`;
   },
   async setEmails(tx: SqlTx, row: Pick<ScimUserRow, 'id' | 'orgId' | 'directoryId'>, emails: ScimEmail[]): Promise<void> {
     await tx.$executeRaw`DELETE FROM "ScimUserEmail" WHERE "userId" = ${row.id}::uuid`;

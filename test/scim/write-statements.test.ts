@@ -57,6 +57,12 @@ describe('SCIM user writes and billability', () => {
     expect(sent.length).toBeLessThanOrEqual(6);
   });
 
+  it.runIf(onPostgres)('POST of a new person: 6 statements (BEGIN, the userName check, the account, the user with its emails, the audit rows, COMMIT)', async () => {
+    const sent = await statements(() => scim(app, dir).post('/Users', user('counted@write-statements.example')).expect(201));
+    expect(sent.map((s) => s.trim().split(/\s+/)[0]!.toUpperCase())).toEqual(['BEGIN', 'SELECT', 'WITH', 'WITH', 'INSERT', 'COMMIT']);
+    expect(await app.svc.db.prisma.scimUserEmail.count({ where: { value: 'counted@write-statements.example' } })).toBe(1);
+  });
+
   it('PATCH displayName writes no delta', async () => {
     await patch([{ op: 'replace', path: 'displayName', value: 'Ann B.' }]).expect(200);
     expect(await deltas()).toEqual([{ kind: 'added', cause: 'access-granted' }]);
