@@ -37,12 +37,9 @@ function expectedVersion(ifMatch: string | undefined, current?: number): number 
  */
 const applyPatch = async (current: Record<string, unknown>, body: unknown, schema: typeof SCIMMY.Schemas.User | typeof SCIMMY.Schemas.Group) => {
   const instance = new schema(current, 'out');
-  let written: Record<string, unknown> | undefined;
-  const result = await new SCIMMY.Messages.PatchOp(body as never).apply(instance as never, async (patched: unknown) => {
-    written = JSON.parse(JSON.stringify(patched)) as Record<string, unknown>;
-    return patched as never;
-  });
-  return result === undefined ? undefined : written;
+  // No `finalise` callback: scimmy would build the resource once more from what it returns.
+  const result: unknown = await new SCIMMY.Messages.PatchOp(body as never).apply(instance as never);
+  return result === undefined ? undefined : (JSON.parse(JSON.stringify(result)) as Record<string, unknown>);
 };
 
 export function userHandlers(users: ScimUserService) {

@@ -1,6 +1,10 @@
 import type { Database } from '../store/database.js';
 
 /**
+ * What unfiltered SCIM lists of a directory need and can reuse: the number of live users, for
+ * `totalResults`, and the keys at every ANCHOR_STEP-th position of the default order, so that a
+ * deep page seeks to its anchor instead of skipping up to the whole directory with OFFSET.
+ *
  * The number of live users of a directory, for `totalResults` of unfiltered SCIM lists
  * (RFC 7644 §3.4.2: the total of the query, which an IdP's import pages through). Counting 100k
  * rows costs PostgreSQL ≈ 7 ms per list request — most of a page's cost — while the number
@@ -16,7 +20,11 @@ import type { Database } from '../store/database.js';
 export const SCIM_TOTAL_TTL_MS = 2_000;
 const MAX_ENTRIES = 10_000;
 
-type Entry = { total: number; epoch: number; at: number };
+/** The (createdAt, id) key of the live user at a position of the default order. */
+export type ListAnchor = { createdAt: Date; id: string };
+/** Anchors are kept every ANCHOR_STEP positions: a page seeks to the one before it and skips less than this. */
+export const ANCHOR_STEP = 1000;
+type Entry = { total: number | null; anchors: Map<number, ListAnchor | null>; epoch: number; at: number };
 /** `generation` is bumped when the epochs map is dropped (bounded memory), so no epoch is ever reused. */
 type State = { generation: number; epochs: Map<string, number>; entries: Map<string, Entry> };
 export type CountToken = { generation: number; epoch: number; at: number };
@@ -28,13 +36,39 @@ function stateOf(db: Database): State {
   return s;
 }
 
+function live(db: Database, directoryId: string): Entry | null {
+  const s = stateOf(db);
+  const e = s.entries.get(directoryId);
+  if (!e || e.epoch !== (s.epochs.get(directoryId) ?? 0) || performance.now() - e.at > SCIM_TOTAL_TTL_MS) return null;
+  return e;
+}
+
+/** The entry a value read since `token` joins: null when a write of the directory came in between. */
+function entryFor(db: Database, directoryId: string, token: CountToken): Entry | null {
+  const s = stateOf(db);
+  if (s.generation !== token.generation || (s.epochs.get(directoryId) ?? 0) !== token.epoch) return null;
+  let e = live(db, directoryId);
+  if (!e) {
+    if (s.entries.size >= MAX_ENTRIES) s.entries.clear();
+    // Its age counts from the oldest read in it, so nothing in it outlives the TTL.
+    s.entries.set(directoryId, (e = { total: null, anchors: new Map(), epoch: token.epoch, at: token.at }));
+  } else if (token.at < e.at) {
+    e.at = token.at;
+  }
+  return e;
+}
+
 export const scimTotals = {
   /** The cached live-user total of a directory, or null. */
   get(db: Database, directoryId: string): number | null {
-    const s = stateOf(db);
-    const e = s.entries.get(directoryId);
-    if (!e || e.epoch !== (s.epochs.get(directoryId) ?? 0) || performance.now() - e.at > SCIM_TOTAL_TTL_MS) return null;
-    return e.total;
+    return live(db, directoryId)?.total ?? null;
+  },
+  /**
+   * The cached anchor at `position` (a multiple of ANCHOR_STEP): the key of the live user there,
+   * null when the directory has no user there, undefined when not cached.
+   */
+  anchor(db: Database, directoryId: string, position: number): ListAnchor | null | undefined {
+    return live(db, directoryId)?.anchors.get(position);
   },
   /** Taken before counting; pass it to set(). */
   token(db: Database, directoryId: string): CountToken {
@@ -43,10 +77,13 @@ export const scimTotals = {
   },
   /** Keeps a total counted since `token` was taken, unless the directory was written meanwhile. */
   set(db: Database, directoryId: string, total: number, token: CountToken): void {
-    const s = stateOf(db);
-    if (s.generation !== token.generation || (s.epochs.get(directoryId) ?? 0) !== token.epoch) return;
-    if (s.entries.size >= MAX_ENTRIES) s.entries.clear();
-    s.entries.set(directoryId, { total, epoch: token.epoch, at: token.at });
+    const e = entryFor(db, directoryId, token);
+    if (e) e.total = total;
+  },
+  /** Keeps an anchor read since `token` was taken, unless the directory was written meanwhile. */
+  setAnchor(db: Database, directoryId: string, position: number, anchor: ListAnchor | null, token: CountToken): void {
+    const e = entryFor(db, directoryId, token);
+    if (e && e.anchors.size < 10_000) e.anchors.set(position, anchor);
   },
   /** After a write that may have changed the directory's live users (committed or not). */
   invalidate(db: Database, directoryId: string): void {

@@ -1,9 +1,9 @@
 import type { Database } from '../store/database.js';
-import { scimTotals } from './scim-totals.js';
+import { ANCHOR_STEP, scimTotals, type CountToken } from './scim-totals.js';
 import { inSqlTransaction, inTransaction, isUniqueViolation, type SqlTx } from '../store/transaction.js';
 import { auditStore } from '../store/audit-store.js';
 import { scimAccountStore, type LinkedAccount } from '../store/scim-account-store.js';
-import { sameEmails, scimEmailsOf, scimUserStore, type ScimEmail, type ScimUserColumns, type ScimUserRow } from '../store/scim-user-store.js';
+import { sameEmails, scimEmailsOf, scimUserStore, type ListKey, type ScimEmail, type ScimUserColumns, type ScimUserRow } from '../store/scim-user-store.js';
 import type { Prisma } from '../generated/prisma/client.js';
 import { Conflict, InvalidInput, NotFound, PreconditionFailed } from '../domain/errors.js';
 import { parseEmail } from '../domain/identity.js';
@@ -149,6 +149,20 @@ export function createScimUserService(db: Database) {
     throw err;
   }
 
+  /**
+   * The anchor at or before a deep page of an unfiltered list (scim-totals): cached, or read now
+   * (one OFFSET to it, which later pages of this stretch no longer pay). None past the last user.
+   */
+  async function anchorFor(directoryId: string, skip: number, token: CountToken): Promise<{ key: ListKey; position: number } | null> {
+    const position = Math.floor(skip / ANCHOR_STEP) * ANCHOR_STEP;
+    let key = scimTotals.anchor(db, directoryId, position);
+    if (key === undefined) {
+      key = await scimUserStore.keyAt(db, directoryId, position);
+      scimTotals.setAnchor(db, directoryId, position, key, token);
+    }
+    return key ? { key, position } : null;
+  }
+
   /** DELETE: tombstones the record, leaves its groups, disables the account (kept; purged after 14 days by the retention job). */
   async function deleteUser(ctx: DirectoryContext, id: string): Promise<void> {
     await inSqlTransaction(db, async (tx) => {
@@ -171,11 +185,13 @@ export function createScimUserService(db: Database) {
 
     /** A page of live users; an unfiltered list takes its total from scim-totals when it can. */
     async list(ctx: DirectoryContext, where: Prisma.ScimUserWhereInput, orderBy: Prisma.ScimUserOrderByWithRelationInput[], skip: number, take: number) {
+      const dir = ctx.directoryId;
       const unfiltered = Object.keys(where).length === 0;
-      const known = unfiltered ? scimTotals.get(db, ctx.directoryId) : null;
-      const token = scimTotals.token(db, ctx.directoryId);
-      const res = await scimUserStore.list(db, ctx.directoryId, where, orderBy, skip, take, known);
-      if (unfiltered && res.counted) scimTotals.set(db, ctx.directoryId, res.total, token);
+      const known = unfiltered ? scimTotals.get(db, dir) : null;
+      const token = scimTotals.token(db, dir);
+      const from = unfiltered && skip >= ANCHOR_STEP ? await anchorFor(dir, skip, token) : null;
+      const res = await scimUserStore.list(db, dir, where, orderBy, skip, take, known, from);
+      if (unfiltered && res.counted) scimTotals.set(db, dir, res.total, token);
       return { total: res.total, rows: res.rows };
     },
 

@@ -51,6 +51,9 @@ async function deepPage(tx: Tx, where: Prisma.ScimUserWhereInput, orderBy: Prism
   return ids.flatMap((id) => byId.get(id) ?? []);
 }
 
+/** A position in the default order of a directory's users (createdAt, then id). */
+export type ListKey = { createdAt: Date; id: string };
+
 /** Columns a simple list may compare with `=`: what `userName eq`, `externalId eq` and `id eq` compile to. */
 const EQ_COLUMNS = { userNameNormalized: 'userNameNormalized', externalId: 'externalId', id: 'id' } as const;
 type EqColumn = keyof typeof EQ_COLUMNS;
@@ -82,6 +85,12 @@ const eqSql = (column: EqColumn | null, param: string) => column === null ? '' :
 const pageSql = (column: EqColumn | null) => `
   SELECT u.* FROM "ScimUser" u
   WHERE u."id" IN (SELECT "id" ${LIVE}${eqSql(column, '$4')} ORDER BY "createdAt", "id" OFFSET $2 LIMIT $3)
+  ORDER BY u."createdAt", u."id"`;
+// The same page, from a known key on: (createdAt, id) >= the key is a range of the index, so the
+// OFFSET skips fewer than one anchor step of entries, not every user before the page.
+const pageFromKeySql = `
+  SELECT u.* FROM "ScimUser" u
+  WHERE u."id" IN (SELECT "id" ${LIVE} AND ("createdAt", "id") >= ($4::timestamptz, $5::uuid) ORDER BY "createdAt", "id" OFFSET $2 LIMIT $3)
   ORDER BY u."createdAt", u."id"`;
 const countSql = (column: EqColumn | null) => `SELECT count(*)::int AS n ${LIVE}${eqSql(column, '$2')}`;
 
@@ -185,17 +194,24 @@ export const scimUserStore = {
    */
   async list(
     db: Database, directoryId: string, where: Prisma.ScimUserWhereInput, orderBy: Prisma.ScimUserOrderByWithRelationInput[], skip: number, take: number,
-    knownTotal: number | null = null,
+    knownTotal: number | null = null, from: { key: ListKey; position: number } | null = null,
   ): Promise<{ total: number; rows: ScimUserRow[]; counted: boolean }> {
     const simple = simpleList(where, orderBy, skip, take);
     if (!simple) return scimUserStore.listGeneral(db.prisma, directoryId, where, orderBy, skip, take, knownTotal);
     const c = simple.column;
-    const rows = await db.sql<ScimUserRow>(`scim-users-page-${c ?? 'all'}`, pageSql(c), c ? [directoryId, skip, take, simple.value] : [directoryId, skip, take]);
+    const rows = c === null && from && from.position <= skip
+      ? await db.sql<ScimUserRow>('scim-users-page-from-key', pageFromKeySql, [directoryId, skip - from.position, take, from.key.createdAt, from.key.id])
+      : await db.sql<ScimUserRow>(`scim-users-page-${c ?? 'all'}`, pageSql(c), c ? [directoryId, skip, take, simple.value] : [directoryId, skip, take]);
     if (rows.length < take && (rows.length > 0 || skip === 0)) return { total: skip + rows.length, rows, counted: false };
     if (knownTotal !== null) return { total: knownTotal, rows: skip < knownTotal ? rows : [], counted: false };
     const [count] = await db.sql<{ n: number }>(`scim-users-count-${c ?? 'all'}`, countSql(c), c ? [directoryId, simple.value] : [directoryId]);
     const total = Number(count?.n ?? 0);
     return { total, rows: skip < total ? rows : [], counted: true };
+  },
+  /** The key of the live user at `position` of the default order (null: there is none), for list anchors. */
+  async keyAt(db: Database, directoryId: string, position: number): Promise<ListKey | null> {
+    const [row] = await db.sql<ListKey>('scim-users-key-at', `SELECT "createdAt", "id"::text AS "id" ${LIVE} ORDER BY "createdAt", "id" OFFSET $2 LIMIT 1`, [directoryId, position]);
+    return row ?? null;
   },
   /** list, through Prisma: any filter and sort the SCIM surface compiles, deep pages. */
   async listGeneral(

@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import type { TestApp } from '../support/app.js';
 import { orgWithDirectory, scim, startTestApp, user, type Directory } from '../support/scim.js';
 import { SCIM_TOTAL_TTL_MS, scimTotals } from '../../src/services/scim-totals.js';
+import { scimUserStore } from '../../src/store/scim-user-store.js';
 
 let app: TestApp;
 let dir: Directory;
@@ -70,5 +71,40 @@ describe('scimTotals', () => {
     for (let i = 0; i <= 10_001; i++) scimTotals.invalidate(db, `y${i}`);
     scimTotals.set(db, 'd3', 1, token);
     expect(scimTotals.get(db, 'd3')).toBeNull();
+  });
+});
+
+describe('deep pages of unfiltered lists seek to a cached anchor', () => {
+  let big: Directory;
+  const compare = async (skip: number, take = 100) => {
+    const db = app.svc.db;
+    const order = [{ createdAt: 'asc' }, { id: 'asc' }] as never;
+    const general = await scimUserStore.listGeneral(db.prisma, big.id, {}, order, skip, take);
+    const res = await scim(app, big).get(`/Users?startIndex=${skip + 1}&count=${take}`).expect(200);
+    expect(res.body.Resources.map((r: { id: string }) => r.id), `skip ${skip}`).toEqual(general.rows.map((r) => r.id));
+    expect(res.body.totalResults).toBe(general.total);
+  };
+
+  beforeAll(async () => {
+    big = await orgWithDirectory(app, { name: 'Anchors', domain: 'anchors.example' });
+    // 2,300 users in one statement; createdAt in whole seconds so that ties are broken by id.
+    await app.svc.db.prisma.$executeRawUnsafe(`
+      INSERT INTO "ScimUser" ("id", "orgId", "directoryId", "userName", "userNameNormalized", "resource", "createdAt", "updatedAt")
+      SELECT gen_random_uuid(), $1::uuid, $2::uuid, 'a' || g, 'a' || g, jsonb_build_object('userName', 'a' || g, 'schemas', jsonb_build_array('urn:ietf:params:scim:schemas:core:2.0:User')),
+             timestamptz '2026-01-01' + (g / 3) * interval '1 second', now()
+      FROM generate_series(1, 2300) g`, big.orgId, big.id);
+  });
+
+  it('pages at, inside and past the anchors answer what OFFSET answers', async () => {
+    for (const skip of [999, 1000, 1001, 1950, 2000, 2250, 2299, 2300, 5000]) await compare(skip);
+  });
+
+  it('a delete and a create through the service move the anchors with them', async () => {
+    await compare(1500); // anchors at 1000 cached
+    const victim = (await scim(app, big).get('/Users?startIndex=10&count=1').expect(200)).body.Resources[0].id;
+    await scim(app, big).delete(`/Users/${victim}`).expect(204);
+    await compare(1500);
+    await scim(app, big).post('/Users', user('late@anchors.example')).expect(201);
+    await compare(2250);
   });
 });
