@@ -24,15 +24,15 @@ const MAX_ENTRIES = 10_000;
 export type ListAnchor = { createdAt: Date; id: string };
 /** Anchors are kept every ANCHOR_STEP positions: a page seeks to the one before it and skips less than this. */
 export const ANCHOR_STEP = 1000;
-type Entry = { total: number | null; anchors: Map<number, ListAnchor | null>; epoch: number; at: number };
+type Entry = { total: number | null; anchors: Map<number, ListAnchor | null>; anchorsComplete: boolean; epoch: number; at: number };
 /** `generation` is bumped when the epochs map is dropped (bounded memory), so no epoch is ever reused. */
-type State = { generation: number; epochs: Map<string, number>; entries: Map<string, Entry> };
+type State = { generation: number; epochs: Map<string, number>; entries: Map<string, Entry>; lastWrite: Map<string, number> };
 export type CountToken = { generation: number; epoch: number; at: number };
 const states = new WeakMap<Database, State>();
 
 function stateOf(db: Database): State {
   let s = states.get(db);
-  if (!s) states.set(db, (s = { generation: 0, epochs: new Map(), entries: new Map() }));
+  if (!s) states.set(db, (s = { generation: 0, epochs: new Map(), entries: new Map(), lastWrite: new Map() }));
   return s;
 }
 
@@ -51,7 +51,7 @@ function entryFor(db: Database, directoryId: string, token: CountToken): Entry |
   if (!e) {
     if (s.entries.size >= MAX_ENTRIES) s.entries.clear();
     // Its age counts from the oldest read in it, so nothing in it outlives the TTL.
-    s.entries.set(directoryId, (e = { total: null, anchors: new Map(), epoch: token.epoch, at: token.at }));
+    s.entries.set(directoryId, (e = { total: null, anchors: new Map(), anchorsComplete: false, epoch: token.epoch, at: token.at }));
   } else if (token.at < e.at) {
     e.at = token.at;
   }
@@ -68,7 +68,26 @@ export const scimTotals = {
    * null when the directory has no user there, undefined when not cached.
    */
   anchor(db: Database, directoryId: string, position: number): ListAnchor | null | undefined {
-    return live(db, directoryId)?.anchors.get(position);
+    const e = live(db, directoryId);
+    if (!e) return undefined;
+    return e.anchors.get(position) ?? (e.anchorsComplete ? null : undefined);
+  },
+  /**
+   * True when the directory was written through this process within the TTL: building its
+   * anchors (one scan of all its users) would likely be thrown away by the next write, so its
+   * lists use a plain OFFSET meanwhile.
+   */
+  writtenRecently(db: Database, directoryId: string): boolean {
+    const at = stateOf(db).lastWrite.get(directoryId);
+    return at !== undefined && performance.now() - at < SCIM_TOTAL_TTL_MS;
+  },
+  /** Keeps the total and every anchor, read in one statement since `token` was taken. */
+  setIndex(db: Database, directoryId: string, total: number, anchors: { position: number; key: ListAnchor }[], token: CountToken): void {
+    const e = entryFor(db, directoryId, token);
+    if (!e) return;
+    e.total = total;
+    e.anchors = new Map(anchors.map((a) => [a.position, a.key]));
+    e.anchorsComplete = true;
   },
   /** Taken before counting; pass it to set(). */
   token(db: Database, directoryId: string): CountToken {
@@ -81,19 +100,18 @@ export const scimTotals = {
     if (e) e.total = total;
   },
   /** Keeps an anchor read since `token` was taken, unless the directory was written meanwhile. */
-  setAnchor(db: Database, directoryId: string, position: number, anchor: ListAnchor | null, token: CountToken): void {
-    const e = entryFor(db, directoryId, token);
-    if (e && e.anchors.size < 10_000) e.anchors.set(position, anchor);
-  },
+
   /** After a write that may have changed the directory's live users (committed or not). */
   invalidate(db: Database, directoryId: string): void {
     const s = stateOf(db);
     s.epochs.set(directoryId, (s.epochs.get(directoryId) ?? 0) + 1);
     s.entries.delete(directoryId);
+    s.lastWrite.set(directoryId, performance.now());
     if (s.epochs.size > MAX_ENTRIES) {
       s.generation++;
       s.epochs.clear();
       s.entries.clear();
+      s.lastWrite.clear();
     }
   },
 };

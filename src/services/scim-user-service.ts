@@ -156,11 +156,24 @@ export function createScimUserService(db: Database) {
   async function anchorFor(directoryId: string, skip: number, token: CountToken): Promise<{ key: ListKey; position: number } | null> {
     const position = Math.floor(skip / ANCHOR_STEP) * ANCHOR_STEP;
     let key = scimTotals.anchor(db, directoryId, position);
-    if (key === undefined) {
-      key = await scimUserStore.keyAt(db, directoryId, position);
-      scimTotals.setAnchor(db, directoryId, position, key, token);
+    if (key === undefined && !scimTotals.writtenRecently(db, directoryId)) {
+      await loadIndex(directoryId, token);
+      key = scimTotals.anchor(db, directoryId, position);
     }
     return key ? { key, position } : null;
+  }
+
+  /** One load of a directory's total and anchors at a time, shared by the lists that wait for it. */
+  const loading = new Map<string, Promise<void>>();
+  function loadIndex(directoryId: string, token: CountToken): Promise<void> {
+    let p = loading.get(directoryId);
+    if (!p) {
+      p = scimUserStore.liveIndex(db, directoryId, ANCHOR_STEP)
+        .then((idx) => scimTotals.setIndex(db, directoryId, idx.total, idx.anchors, token))
+        .finally(() => loading.delete(directoryId));
+      loading.set(directoryId, p);
+    }
+    return p;
   }
 
   /** DELETE: tombstones the record, leaves its groups, disables the account (kept; purged after 14 days by the retention job). */
@@ -190,7 +203,7 @@ export function createScimUserService(db: Database) {
       const known = unfiltered ? scimTotals.get(db, dir) : null;
       const token = scimTotals.token(db, dir);
       const from = unfiltered && skip >= ANCHOR_STEP ? await anchorFor(dir, skip, token) : null;
-      const res = await scimUserStore.list(db, dir, where, orderBy, skip, take, known, from);
+      const res = await scimUserStore.list(db, dir, where, orderBy, skip, take, known ?? (unfiltered ? scimTotals.get(db, dir) : null), from);
       if (unfiltered && res.counted) scimTotals.set(db, dir, res.total, token);
       return { total: res.total, rows: res.rows };
     },

@@ -82,16 +82,18 @@ const LIVE = `FROM "ScimUser" WHERE "directoryId" = $1::uuid AND "deletedAt" IS 
 const eqSql = (column: EqColumn | null, param: string) => column === null ? '' : ` AND "${EQ_COLUMNS[column]}" = ${param}${column === 'id' ? '::uuid' : ''}`;
 // The page's ids first — the (directoryId, createdAt, id, deletedAt) index answers the OFFSET
 // alone, without visiting the skipped rows — then those rows by primary key: one statement.
+// `= ANY(ARRAY(…))`, not `IN (…)`: a prepared statement may run with PostgreSQL's generic plan,
+// which cannot see LIMIT $3 and planned IN as a hash join over a sequential scan of the table
+// (42 ms at 100k users); ANY(ARRAY) is always primary-key probes.
 const pageSql = (column: EqColumn | null) => `
   SELECT u.* FROM "ScimUser" u
-  WHERE u."id" IN (SELECT "id" ${LIVE}${eqSql(column, '$4')} ORDER BY "createdAt", "id" OFFSET $2 LIMIT $3)
+  WHERE u."id" = ANY(ARRAY(SELECT "id" ${LIVE}${eqSql(column, '$4')} ORDER BY "createdAt", "id" OFFSET $2 LIMIT $3))
   ORDER BY u."createdAt", u."id"`;
 // The same page, from a known key on: (createdAt, id) >= the key is a range of the index, so the
-// OFFSET skips fewer than one anchor step of entries, not every user before the page.
-const pageFromKeySql = `
-  SELECT u.* FROM "ScimUser" u
-  WHERE u."id" IN (SELECT "id" ${LIVE} AND ("createdAt", "id") >= ($4::timestamptz, $5::uuid) ORDER BY "createdAt", "id" OFFSET $2 LIMIT $3)
-  ORDER BY u."createdAt", u."id"`;
+// OFFSET skips fewer than one anchor step of entries, not every user before the page. A plain
+// index scan: rows come in index order from neighbouring heap pages (≈ 70 buffers for a page at
+// 100k users, against ≈ 400 for the ids-then-rows form, whose 100 primary-key probes are random).
+const pageFromKeySql = `SELECT * ${LIVE} AND ("createdAt", "id") >= ($4::timestamptz, $5::uuid) ORDER BY "createdAt", "id" OFFSET $2 LIMIT $3`;
 const countSql = (column: EqColumn | null) => `SELECT count(*)::int AS n ${LIVE}${eqSql(column, '$2')}`;
 
 /**
@@ -208,10 +210,18 @@ export const scimUserStore = {
     const total = Number(count?.n ?? 0);
     return { total, rows: skip < total ? rows : [], counted: true };
   },
-  /** The key of the live user at `position` of the default order (null: there is none), for list anchors. */
-  async keyAt(db: Database, directoryId: string, position: number): Promise<ListKey | null> {
-    const [row] = await db.sql<ListKey>('scim-users-key-at', `SELECT "createdAt", "id"::text AS "id" ${LIVE} ORDER BY "createdAt", "id" OFFSET $2 LIMIT 1`, [directoryId, position]);
-    return row ?? null;
+  /**
+   * The number of live users and the key at every `step`-th position of the default order, in
+   * one scan of the (directoryId, createdAt, id, deletedAt) index: what deep pages seek to.
+   * The window orders by the table's columns (the output's "id" is text).
+   */
+  async liveIndex(db: Database, directoryId: string, step: number): Promise<{ total: number; anchors: { position: number; key: ListKey }[] }> {
+    const rows = await db.sql<{ createdAt: Date; id: string; position: number; total: number }>('scim-users-live-index', `
+      SELECT "createdAt", "id"::text AS "id", "position"::int AS "position", "total"::int AS "total" FROM (
+        SELECT "createdAt", "id", row_number() OVER w - 1 AS "position", count(*) OVER () AS "total"
+        ${LIVE} WINDOW w AS (ORDER BY "ScimUser"."createdAt", "ScimUser"."id")
+      ) t WHERE "position" % $2 = 0 ORDER BY "position"`, [directoryId, step]);
+    return { total: Number(rows[0]?.total ?? 0), anchors: rows.map((r) => ({ position: Number(r.position), key: { createdAt: r.createdAt, id: r.id } })) };
   },
   /** list, through Prisma: any filter and sort the SCIM surface compiles, deep pages. */
   async listGeneral(

@@ -64,6 +64,17 @@ describe('scimTotals', () => {
     scimTotals.invalidate(db, 'd2');
     expect(scimTotals.get(db, 'd2')).toBeNull();
   });
+  it('an index holds the total and every anchor; past the last anchor there is none; a write drops it and marks the directory hot', () => {
+    const at = new Date('2026-01-01T00:00:00.000Z');
+    scimTotals.setIndex(db, 'd4', 1500, [{ position: 0, key: { createdAt: at, id: 'a' } }, { position: 1000, key: { createdAt: at, id: 'b' } }], scimTotals.token(db, 'd4'));
+    expect(scimTotals.get(db, 'd4')).toBe(1500);
+    expect(scimTotals.anchor(db, 'd4', 1000)).toEqual({ createdAt: at, id: 'b' });
+    expect(scimTotals.anchor(db, 'd4', 2000)).toBeNull();
+    expect(scimTotals.writtenRecently(db, 'd4')).toBe(false);
+    scimTotals.invalidate(db, 'd4');
+    expect(scimTotals.anchor(db, 'd4', 1000)).toBeUndefined();
+    expect(scimTotals.writtenRecently(db, 'd4')).toBe(true);
+  });
   it('never reuses an epoch after dropping its bookkeeping (10,000 directories)', () => {
     const token = scimTotals.token(db, 'd3');
     for (let i = 0; i <= 10_001; i++) scimTotals.invalidate(db, `x${i}`);
