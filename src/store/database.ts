@@ -94,7 +94,9 @@ async function openPostgres(options: { url: string; poolSize: number; schema?: s
     sqlTransaction: async <T>(fn: (tx: SqlTx) => Promise<T>) => {
       const client = await pool.connect();
       try {
-        await client.query('BEGIN');
+        // One round trip (simple query protocol): the bounds Prisma's interactive transactions had
+        // (30 s), so a stuck statement or a stalled caller cannot hold row locks indefinitely.
+        await client.query(`BEGIN; SET LOCAL statement_timeout = '${TX_TIMEOUT_MS}ms'; SET LOCAL idle_in_transaction_session_timeout = '${TX_TIMEOUT_MS}ms'`);
         const result = await fn(sqlTx(client));
         await client.query('COMMIT');
         client.release();
@@ -153,6 +155,9 @@ function sqlTx(client: pg.PoolClient): SqlTx {
     }) as unknown as SqlTx['$executeRaw'],
   };
 }
+
+/** Per statement, and idle within a transaction, in inSqlTransaction's transactions. */
+const TX_TIMEOUT_MS = 30_000;
 
 /** close() may be called by shutdown and by an owner alike; the second call waits for the first. */
 function once(fn: () => Promise<void>): () => Promise<void> {

@@ -6,6 +6,7 @@ import type { TestApp } from '../support/app.js';
 import { onPostgres } from '../support/database.js';
 import { bearer, orgWithDirectory, PATCH_OP, scim, startTestApp, user, type Directory } from '../support/scim.js';
 import { reconcileOrg } from '../../src/billing/reconcile.js';
+import { inSqlTransaction } from '../../src/store/transaction.js';
 
 let app: TestApp;
 let dir: Directory;
@@ -59,8 +60,16 @@ describe('SCIM user writes and billability', () => {
 
   it.runIf(onPostgres)('POST of a new person: 6 statements (BEGIN, the userName check, the account, the user with its emails, the audit rows, COMMIT)', async () => {
     const sent = await statements(() => scim(app, dir).post('/Users', user('counted@write-statements.example')).expect(201));
-    expect(sent.map((s) => s.trim().split(/\s+/)[0]!.toUpperCase())).toEqual(['BEGIN', 'SELECT', 'WITH', 'WITH', 'INSERT', 'COMMIT']);
+    expect(sent.map((s) => s.trim().split(/[\s;]+/)[0]!.toUpperCase())).toEqual(['BEGIN', 'SELECT', 'WITH', 'WITH', 'INSERT', 'COMMIT']);
     expect(await app.svc.db.prisma.scimUserEmail.count({ where: { value: 'counted@write-statements.example' } })).toBe(1);
+  });
+
+  it.runIf(onPostgres)('the raw write transaction is bounded like Prisma\'s was: 30 s per statement and idle in transaction', async () => {
+    const shown = await inSqlTransaction(app.svc.db, async (tx) => [
+      ...(await tx.$queryRaw<{ statement_timeout: string }[]>`SHOW statement_timeout`),
+      ...(await tx.$queryRaw<{ idle_in_transaction_session_timeout: string }[]>`SHOW idle_in_transaction_session_timeout`),
+    ]);
+    expect(shown).toEqual([{ statement_timeout: '30s' }, { idle_in_transaction_session_timeout: '30s' }]);
   });
 
   it('PATCH displayName writes no delta', async () => {
