@@ -80,8 +80,7 @@ export function createScimUserService(db: Database) {
       audits.push({ action: 'account.claim', targetType: 'account', targetId: account.id, before: { source: account.source, directoryId: account.directoryId }, after: { source: 'scim', directoryId: ctx.directoryId } });
     }
     if (account.policyId && account.policyNonBillable) {
-      const target = { id: await scimAccountStore.defaultPolicyId(tx, ctx.orgId) };
-      await scimAccountStore.setPolicy(tx, ctx.orgId, account.id, target.id);
+      const target = { id: await scimAccountStore.moveToDefaultPolicy(tx, ctx.orgId, account.id) };
       written = true;
       audits.push({
         action: 'policy.members.move', targetType: 'account', targetId: account.id,

@@ -40,13 +40,6 @@ export const accountStore = {
       SELECT 1 FROM "Account" WHERE "orgId" = ${orgId}::uuid AND "id" = ANY(string_to_array(${[...new Set(ids)].sort().join(',')}, ',')::uuid[])
       ORDER BY "id" FOR UPDATE`;
   },
-  /** INSERT … ON CONFLICT DO NOTHING on (orgId, emailNormalized): safe when two pushes race on one email. */
-  async createIfAbsent(tx: Tx, orgId: string, a: NewAccount): Promise<void> {
-    await tx.account.createMany({ data: [{ ...a, orgId }], skipDuplicates: true });
-  },
-  async markSynced(tx: Tx, orgId: string, id: string, directoryId: string, externalId: string | null): Promise<void> {
-    await tx.account.updateMany({ where: { id, orgId }, data: { source: 'scim', directoryId, externalId } });
-  },
   async get(tx: Tx, orgId: string, id: string): Promise<AccountRow | null> {
     return tx.account.findFirst({ where: { id, orgId }, select: accountSelect });
   },

@@ -1,4 +1,5 @@
 import type { SqlTx, Tx } from './transaction.js';
+import { jsonParam } from './json-param.js';
 import { afterCursor, orderBy, toPage, type PageRequest } from './paging.js';
 import { Prisma } from '../generated/prisma/client.js';
 
@@ -22,10 +23,10 @@ export const auditStore = {
   /** Many rows in one INSERT, travelling as one JSON parameter (raw SQL: the SCIM write path runs it outside Prisma). */
   async appendMany(tx: SqlTx, orgId: string, entries: AuditEntry[]): Promise<void> {
     if (!entries.length) return;
-    const rows = JSON.stringify(entries.map((e) => ({
+    const rows = jsonParam(entries.map((e) => ({
       actor: e.actor, action: e.action, targetType: e.targetType, targetId: e.targetId ?? null,
       before: e.before ?? null, after: e.after ?? null, requestId: e.requestId ?? null,
-    })), (_k, v: unknown) => (typeof v === 'string' && v.includes('\0') ? v.replaceAll('\0', '\ufffd') : v));
+    })));
     // A JSON null for before/after is stored as SQL NULL, as Prisma's DbNull did.
     await tx.$executeRaw`
       INSERT INTO "AuditEvent" ("id", "orgId", "actor", "action", "targetType", "targetId", "before", "after", "requestId")

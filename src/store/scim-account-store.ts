@@ -15,6 +15,9 @@ const columns = Prisma.sql`
   a."policyId"::text AS "policyId", a."billable", a."createdAt", a."updatedAt",
   COALESCE(p."nonBillable", false) AS "policyNonBillable"`;
 
+/** The org's default policy (every org has one), as a subquery. */
+const defaultPolicyOf = (orgId: string) => Prisma.sql`(SELECT p."id" FROM "Policy" p WHERE p."orgId" = ${orgId}::uuid AND p."isDefault" LIMIT 1)`;
+
 export type NewSyncedAccount = {
   email: string; emailNormalized: string; emailDomain: string; displayName: string | null; givenName: string | null; familyName: string | null;
   directoryId: string; externalId: string | null;
@@ -31,9 +34,14 @@ export const scimAccountStore = {
       UPDATE "Account" SET "source" = 'scim', "directoryId" = ${directoryId}::uuid, "externalId" = ${externalId}, "updatedAt" = now()
       WHERE "id" = ${id}::uuid AND "orgId" = ${orgId}::uuid`;
   },
-  /** Moves the account into a policy (the claimed account leaving the non-billable policy). */
-  async setPolicy(tx: SqlTx, orgId: string, id: string, policyId: string): Promise<void> {
-    await tx.$executeRaw`UPDATE "Account" SET "policyId" = ${policyId}::uuid, "updatedAt" = now() WHERE "id" = ${id}::uuid AND "orgId" = ${orgId}::uuid`;
+  /** Moves the account into the org's default policy (a claimed account leaving the non-billable policy); answers that policy's id. */
+  async moveToDefaultPolicy(tx: SqlTx, orgId: string, id: string): Promise<string> {
+    const rows = await tx.$queryRaw<{ policyId: string }[]>`
+      UPDATE "Account" SET "policyId" = ${defaultPolicyOf(orgId)}, "updatedAt" = now()
+      WHERE "id" = ${id}::uuid AND "orgId" = ${orgId}::uuid
+      RETURNING "policyId"::text AS "policyId"`;
+    if (!rows[0]?.policyId) throw new Error(`org ${orgId} has no default policy`); // an invariant, not client input
+    return rows[0].policyId;
   },
   /** The account with its policy's nonBillable flag, by id. */
   async get(tx: SqlTx, orgId: string, id: string): Promise<LinkedAccount | null> {
@@ -41,12 +49,6 @@ export const scimAccountStore = {
       SELECT ${columns} FROM "Account" a LEFT JOIN "Policy" p ON p."id" = a."policyId"
       WHERE a."orgId" = ${orgId}::uuid AND a."id" = ${id}::uuid`;
     return rows[0] ?? null;
-  },
-  /** The org's default policy id (every org has one). */
-  async defaultPolicyId(tx: SqlTx, orgId: string): Promise<string> {
-    const rows = await tx.$queryRaw<{ id: string }[]>`SELECT "id"::text AS "id" FROM "Policy" WHERE "orgId" = ${orgId}::uuid AND "isDefault" LIMIT 1`;
-    if (!rows[0]) throw new Error(`org ${orgId} has no default policy`); // an invariant, not client input
-    return rows[0].id;
   },
   /** The account of an email (normalised) in the org, with its policy's nonBillable flag. */
   async findByEmail(tx: SqlTx, orgId: string, emailNormalized: string): Promise<LinkedAccount | null> {
@@ -71,7 +73,7 @@ export const scimAccountStore = {
                                "managed", "policyId", "source", "directoryId", "externalId", "createdAt", "updatedAt")
         SELECT gen_random_uuid(), ${orgId}::uuid, ${a.email}, ${a.emailNormalized}, ${a.emailDomain}, ${a.displayName}, ${a.givenName}, ${a.familyName},
                f.managed,
-               CASE WHEN f.managed THEN (SELECT p."id" FROM "Policy" p WHERE p."orgId" = ${orgId}::uuid AND p."isDefault" LIMIT 1) END,
+               CASE WHEN f.managed THEN ${defaultPolicyOf(orgId)} END,
                'scim', ${a.directoryId}::uuid, ${a.externalId}, now(), now()
         FROM facts f
         ON CONFLICT ("orgId", "emailNormalized") DO NOTHING

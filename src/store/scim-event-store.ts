@@ -1,5 +1,6 @@
 import type { Tx } from './transaction.js';
 import type { Database } from './database.js';
+import { jsonParam } from './json-param.js';
 import { afterCursor, orderBy, toPage, type PageRequest } from './paging.js';
 
 export type ScimEventEntry = {
@@ -29,10 +30,7 @@ export const scimEventStore = {
       detail: e.detail ?? null, resourceId: e.resourceId ?? null, durationMs: Math.round(e.durationMs), requestId: e.requestId ?? null,
       createdAt: e.createdAt.toISOString(),
     }));
-    // PostgreSQL text cannot hold U+0000 (a client can put %00 in a path): it becomes U+FFFD
-    // rather than failing the whole batch.
-    const json = JSON.stringify(rows, (_k, v: unknown) => (typeof v === 'string' && v.includes('\0') ? v.replaceAll('\0', '\ufffd') : v));
-    await db.sql('scim-events-append', APPEND_SQL, [json]);
+    await db.sql('scim-events-append', APPEND_SQL, [jsonParam(rows)]);
   },
   /** Newest first: "why did the last push fail?" */
   async list(tx: Tx, orgId: string, directoryId: string, page: PageRequest, filter: { failedOnly?: boolean | undefined } = {}) {

@@ -51,6 +51,18 @@ async function deepPage(tx: Tx, where: Prisma.ScimUserWhereInput, orderBy: Prism
   return ids.flatMap((id) => byId.get(id) ?? []);
 }
 
+/**
+ * A page with its total: proven by the page itself when it starts at the first row or is a
+ * partial page with rows (a `userName eq` lookup needs no COUNT), else the caller's known total,
+ * else counted. Rows past the total are not returned.
+ */
+async function withTotal(rows: ScimUserRow[], skip: number, take: number, knownTotal: number | null, count: () => Promise<number>) {
+  if (rows.length < take && (rows.length > 0 || skip === 0)) return { total: skip + rows.length, rows, counted: false };
+  const counted = knownTotal === null;
+  const total = knownTotal ?? (await count());
+  return { total, rows: skip < total ? rows : [], counted };
+}
+
 /** A position in the default order of a directory's users (createdAt, then id). */
 export type ListKey = { createdAt: Date; id: string };
 
@@ -204,11 +216,10 @@ export const scimUserStore = {
     const rows = c === null && from && from.position <= skip
       ? await db.sql<ScimUserRow>('scim-users-page-from-key', pageFromKeySql, [directoryId, skip - from.position, take, from.key.createdAt, from.key.id])
       : await db.sql<ScimUserRow>(`scim-users-page-${c ?? 'all'}`, pageSql(c), c ? [directoryId, skip, take, simple.value] : [directoryId, skip, take]);
-    if (rows.length < take && (rows.length > 0 || skip === 0)) return { total: skip + rows.length, rows, counted: false };
-    if (knownTotal !== null) return { total: knownTotal, rows: skip < knownTotal ? rows : [], counted: false };
-    const [count] = await db.sql<{ n: number }>(`scim-users-count-${c ?? 'all'}`, countSql(c), c ? [directoryId, simple.value] : [directoryId]);
-    const total = Number(count?.n ?? 0);
-    return { total, rows: skip < total ? rows : [], counted: true };
+    return withTotal(rows, skip, take, knownTotal, async () => {
+      const [count] = await db.sql<{ n: number }>(`scim-users-count-${c ?? 'all'}`, countSql(c), c ? [directoryId, simple.value] : [directoryId]);
+      return Number(count?.n ?? 0);
+    });
   },
   /**
    * The number of live users and the key at every `step`-th position of the default order, in
@@ -231,10 +242,7 @@ export const scimUserStore = {
     const scoped = { AND: [{ directoryId, deletedAt: null }, where] };
     if (take <= 0) return knownTotal !== null ? { total: knownTotal, rows: [], counted: false } : { total: await tx.scimUser.count({ where: scoped }), rows: [], counted: true };
     const rows = skip >= DEEP_PAGE ? await deepPage(tx, scoped, orderBy, skip, take) : await tx.scimUser.findMany({ where: scoped, orderBy, skip, take });
-    if (rows.length < take && (rows.length > 0 || skip === 0)) return { total: skip + rows.length, rows, counted: false };
-    if (knownTotal !== null) return { total: knownTotal, rows: skip < knownTotal ? rows : [], counted: false };
-    const total = await tx.scimUser.count({ where: scoped });
-    return { total, rows: skip < total ? rows : [], counted: true };
+    return withTotal(rows, skip, take, knownTotal, () => tx.scimUser.count({ where: scoped }));
   },
   /** Other live SCIM users of any directory of the org linked to the account, and whether any is active. */
   async activeLinks(tx: SqlTx, orgId: string, accountId: string, exceptId: string): Promise<number> {

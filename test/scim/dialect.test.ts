@@ -1,8 +1,8 @@
 // Dialect normalisation (src/scim/dialect.ts): every recorded Okta / Entra ID body is normalised and
 // then really applied with scimmy, the way the SCIM handlers do; then one table row per rule; then
 // the scimmy 1.3.5 behaviours the handlers rely on, pinned so an upgrade that changes them fails here.
-import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { scimFixtures, type ScimFixture } from '../support/scim-fixtures.js';
 import SCIMMY from 'scimmy';
 import { FORBIDDEN_PATH, memberIds, normalisePatch, normaliseResource, type ScimKind } from '../../src/scim/dialect.js';
 
@@ -15,7 +15,7 @@ const GROUP = 'urn:ietf:params:scim:schemas:core:2.0:Group';
 const ENT = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 
 type Obj = Record<string, unknown>;
-type Fixture = { file: string; description: string; method: 'POST' | 'PUT' | 'PATCH'; resource: 'Users' | 'Groups'; request: unknown; before?: Obj; expect: Obj };
+type Fixture = ScimFixture;
 
 const kindOf = (resource: Fixture['resource']): ScimKind => (resource === 'Users' ? 'User' : 'Group');
 const schemaOf = (kind: ScimKind) => (kind === 'User' ? SCIMMY.Schemas.User : SCIMMY.Schemas.Group);
@@ -26,17 +26,7 @@ const withoutMeta = (v: unknown): Obj => {
   return o;
 };
 
-function loadFixtures(): Fixture[] {
-  const out: Fixture[] = [];
-  for (const idp of ['okta', 'entra']) {
-    const dir = new URL(`../../fixtures/scim/${idp}/`, import.meta.url);
-    for (const name of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
-      out.push({ file: `${idp}/${name}`, ...(JSON.parse(readFileSync(new URL(name, dir), 'utf8')) as Omit<Fixture, 'file'>) });
-    }
-  }
-  return out;
-}
-const fixtures = loadFixtures();
+const fixtures = scimFixtures();
 
 /** What the PATCH handler does: current resource → instance ('out') → PatchOp.apply with a finaliser. */
 async function applyPatch(kind: ScimKind, body: unknown, before: Obj) {

@@ -1,8 +1,8 @@
 // The compiled serializer (src/scim/render.ts) must produce byte for byte what scimmy's
 // `new Schemas.User(data, 'out', basepath)` produces — same keys, same order — for every stored
 // resource, and hand back to scimmy (undefined) whatever it is not sure about.
-import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { scimFixtures, type ScimFixture } from '../support/scim-fixtures.js';
 import fc from 'fast-check';
 import SCIMMY from 'scimmy';
 import { declareResources, groupInput, renderGroup, renderUser, scimmyRender, userInput } from '../../src/scim/resources.js';
@@ -58,17 +58,7 @@ function expectSameUser(resource: Obj, label: string) {
   }
 }
 
-type Fixture = { file: string; method: string; resource: 'Users' | 'Groups'; request: unknown; before?: Obj; expect?: Obj };
-function fixtures(): Fixture[] {
-  const out: Fixture[] = [];
-  for (const idp of ['okta', 'entra']) {
-    const dir = new URL(`../../fixtures/scim/${idp}/`, import.meta.url);
-    for (const name of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
-      out.push({ file: `${idp}/${name}`, ...(JSON.parse(readFileSync(new URL(name, dir), 'utf8')) as Omit<Fixture, 'file'>) });
-    }
-  }
-  return out;
-}
+type Fixture = ScimFixture;
 
 /** Every resource a fixture yields once stored: the POST/PUT body, the before and expected states, and the PATCH result. */
 async function storedResources(f: Fixture): Promise<Obj[]> {
@@ -102,7 +92,7 @@ async function storedResources(f: Fixture): Promise<Obj[]> {
 }
 
 describe('compiled serializer = scimmy, on the recorded Okta and Entra ID bodies', () => {
-  const all = fixtures();
+  const all = scimFixtures();
   it('the corpus is not empty', () => expect(all.length).toBeGreaterThan(20));
 
   it.each(all.map((f) => [f.file, f] as const))('%s', async (_file, f) => {
