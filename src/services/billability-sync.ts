@@ -1,4 +1,4 @@
-import type { SqlTx, Tx } from '../store/transaction.js';
+import { deferWrite, type SqlTx, type Tx } from '../store/transaction.js';
 import { deltaStore, type NewDelta } from '../store/delta-store.js';
 import type { Billability } from '../domain/billability.js';
 import { currentBillingFacts, evaluateBillability, withoutJit } from '../store/billable-set.js';
@@ -18,14 +18,15 @@ export async function syncBillability(tx: SqlTx, ctx: RequestContext, accountIds
   // Two transactions changing one account must not both compare against the same stored flag
   // (both would write 'added'): lock the rows, in id order so lockers never wait on each other
   // in a cycle, and read the flags after the lock (READ COMMITTED: a fresh snapshot per statement).
-  await lockAccounts(tx, ctx.orgId, ids);
+  await deferWrite(tx, lockAccounts(tx, ctx.orgId, ids));
   const rows = await evaluateBillability(tx, ctx.orgId, await currentBillingFacts(tx, ctx.orgId, ctx.now), ids ? { accountIds: ids } : {});
   const deltas: NewDelta[] = rows
     .filter((r) => r.billable !== r.stored)
     .map((r) => ({ accountId: r.id, kind: r.billable ? 'added' : 'removed', reasons: r.reasons, cause }));
-  await setBillable(tx, ctx, deltas.filter((d) => d.kind === 'added').map((d) => d.accountId), true);
-  await setBillable(tx, ctx, deltas.filter((d) => d.kind === 'removed').map((d) => d.accountId), false);
-  await deltaStore.append(tx, ctx.orgId, deltas);
+  // No answer needed from these: in a raw transaction they go out with the COMMIT (deferWrite).
+  await deferWrite(tx, setBillable(tx, ctx, deltas.filter((d) => d.kind === 'added').map((d) => d.accountId), true));
+  await deferWrite(tx, setBillable(tx, ctx, deltas.filter((d) => d.kind === 'removed').map((d) => d.accountId), false));
+  await deferWrite(tx, deltaStore.append(tx, ctx.orgId, deltas));
   return deltas;
 }
 

@@ -1,4 +1,4 @@
-import type { SqlTx, Tx } from '../store/transaction.js';
+import { deferWrite, type SqlTx, type Tx } from '../store/transaction.js';
 import { directoryStore } from '../store/directory-store.js';
 import { groupMappingStore, type GroupAccessScope } from '../store/group-mapping-store.js';
 import type { NewDelta } from '../store/delta-store.js';
@@ -61,12 +61,12 @@ export async function applyGroupAccess(
     return { granted: 0, revoked: 0, accountIds: [], deltas: [] };
   }
   const dir = directoryId.toLowerCase();
-  await directoryStore.lockMappingsShared(tx, dir);
+  await deferWrite(tx, directoryStore.lockMappingsShared(tx, dir));
   // Under the mapping lock, so it sees every mapping there is: in a directory without mappings
   // whose accounts in scope hold no group access, the two statements below would change nothing.
   const work = await groupMappingStore.mayChange(tx, ctx.orgId, directoryId, scope);
   if (!work) return { granted: 0, revoked: 0, accountIds: [], deltas: [] };
-  await directoryStore.lockGroupAccess(tx, dir);
+  await deferWrite(tx, directoryStore.lockGroupAccess(tx, dir));
   // Revoke first: a row whose role changed is deleted here and inserted again below.
   const revoked = await groupMappingStore.revokeUndesired(tx, ctx.orgId, directoryId, scope);
   const granted = await groupMappingStore.grantDesired(tx, ctx.orgId, directoryId, scope);

@@ -1,6 +1,6 @@
 import type { Database } from '../store/database.js';
 import { ANCHOR_STEP, scimTotals, type CountToken } from './scim-totals.js';
-import { inSqlTransaction, inTransaction, isUniqueViolation, type SqlTx } from '../store/transaction.js';
+import { deferWrite, inSqlTransaction, inTransaction, isUniqueViolation, type SqlTx } from '../store/transaction.js';
 import { auditStore } from '../store/audit-store.js';
 import { scimAccountStore, type LinkedAccount } from '../store/scim-account-store.js';
 import { sameEmails, scimEmailsOf, scimUserStore, type ListKey, type ScimEmail, type ScimUserColumns, type ScimUserRow } from '../store/scim-user-store.js';
@@ -101,7 +101,7 @@ export function createScimUserService(db: Database) {
     const thisActive = user.id && user.deletedAt === null && user.active && user.accountId === accountId;
     const status = thisActive || (await scimUserStore.activeLinks(tx, ctx.orgId, accountId, user.id)) > 0 ? 'active' : 'disabled';
     if (status !== account.status) {
-      await scimAccountStore.setStatus(tx, ctx.orgId, accountId, status);
+      await deferWrite(tx, scimAccountStore.setStatus(tx, ctx.orgId, accountId, status));
       audits.push({ action: status === 'disabled' ? 'account.disable' : 'account.enable', targetType: 'account', targetId: accountId, before: { status: account.status }, after: { status, by: 'scim' } });
     }
   }
@@ -130,7 +130,7 @@ export function createScimUserService(db: Database) {
   ) {
     const ids = [...new Set([before?.accountId ?? null, user.accountId].filter((a): a is string => a !== null))];
     for (const id of ids) await settleAccountStatus(tx, ctx, user, id, known.find((a) => a.id === id) ?? null, audits);
-    await auditStore.appendMany(tx, ctx.orgId, audits.map((a) => ({ ...a, actor: actorLabel(ctx.actor), requestId: ctx.requestId })));
+    await deferWrite(tx, auditStore.appendMany(tx, ctx.orgId, audits.map((a) => ({ ...a, actor: actorLabel(ctx.actor), requestId: ctx.requestId }))));
     const groupInputsChanged = before !== null &&
       (before.accountId !== user.accountId || before.active !== user.active || (before.deletedAt === null) !== (user.deletedAt === null));
     if (groupInputsChanged) {

@@ -10,6 +10,34 @@ export type Tx = Prisma.TransactionClient;
  */
 export type SqlTx = Pick<Tx, '$queryRaw' | '$executeRaw'>;
 
+/** The writes sent without waiting for their answers, per raw transaction (see deferWrite). */
+const deferredWrites = new WeakMap<SqlTx, Promise<unknown>[]>();
+
+/** Database.sqlTransaction registers its transaction's list of deferred writes here. */
+export function trackDeferredWrites(tx: SqlTx, list: Promise<unknown>[]): SqlTx {
+  deferredWrites.set(tx, list);
+  return tx;
+}
+
+/**
+ * A write whose answer the caller does not need (an audit row, a status UPDATE, a lock taken for
+ * the statements that follow). In a raw pipelined transaction (PostgreSQL) it is on the wire
+ * already and is not waited for: the next statement, or the COMMIT, goes out right behind it, and
+ * the transaction fails with its error if it fails (PostgreSQL runs the statements in order, and
+ * nothing after a failed one commits). Anywhere else (Prisma's transaction, PGlite) it is awaited.
+ * `write` must be the already started statement, e.g. `deferWrite(tx, tx.$executeRaw\`…\`)`.
+ */
+export async function deferWrite(tx: SqlTx, write: PromiseLike<unknown>): Promise<void> {
+  const list = deferredWrites.get(tx);
+  if (!list) {
+    await write;
+    return;
+  }
+  const p = Promise.resolve(write);
+  p.catch(() => {}); // reported by the transaction, not as an unhandled rejection
+  list.push(p);
+}
+
 /**
  * inTransaction for a function that needs only SqlTx. On PostgreSQL it runs on a connection of
  * the raw `pg` pool (BEGIN … COMMIT), without Prisma: a SCIM write is 6–15 statements, and
