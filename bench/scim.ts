@@ -224,8 +224,14 @@ async function profilePhase<T>(server: Server, name: string, fn: () => Promise<T
     const r = (await send('Profiler.stop')) as { profile: unknown };
     const file = join(PROFILE_DIR, `${name.replace(/[^\w@.-]+/g, '_')}.cpuprofile`);
     writeFileSync(file, JSON.stringify(r.profile));
+    // Where the RSS is: V8's heap (used / reserved), memory outside it (Buffers, WebAssembly).
+    const before = (await send('Runtime.evaluate', { expression: 'process.memoryUsage().heapUsed', returnByValue: true })) as { result?: { value?: number } };
+    await send('HeapProfiler.collectGarbage');
+    const mem = (await send('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true })) as { result?: { value?: string } };
+    const m = JSON.parse(mem.result?.value ?? '{}') as Record<string, number>;
+    const mb = (k: string) => `${k} ${((m[k] ?? 0) / 2 ** 20).toFixed(0)} MB`;
     ws.close();
-    log(`  profile ${file}`);
+    log(`  profile ${file}; memory at the end: heapUsed ${((before.result?.value ?? 0) / 2 ** 20).toFixed(0)} MB, after a full GC: ${['rss', 'heapTotal', 'heapUsed', 'external', 'arrayBuffers'].map(mb).join(', ')}`);
   }
 }
 

@@ -1,6 +1,6 @@
 import type { Database } from '../store/database.js';
 import { ANCHOR_STEP, scimTotals, type CountToken } from './scim-totals.js';
-import { deferWrite, inSqlTransaction, inTransaction, isUniqueViolation, type SqlTx } from '../store/transaction.js';
+import { deferWrite, inSqlTransaction, inTransaction, isPipelined, isUniqueViolation, type SqlTx } from '../store/transaction.js';
 import { auditStore } from '../store/audit-store.js';
 import { scimAccountStore, type LinkedAccount } from '../store/scim-account-store.js';
 import { sameEmails, scimEmailsOf, scimUserStore, type ListKey, type ScimEmail, type ScimUserColumns, type ScimUserRow } from '../store/scim-user-store.js';
@@ -175,6 +175,35 @@ export function createScimUserService(db: Database) {
     return p;
   }
 
+  /**
+   * POST /Users for a userName this directory has never had — the common case of a push — in two
+   * round trips to PostgreSQL: BEGIN, the account's INSERT (if absent) and the user's INSERT (which
+   * finds the account by its address itself) leave in one write; the audit rows with the COMMIT.
+   * The userName's unique index is the check: a userName in use, live or deleted, fails the
+   * INSERT, everything rolls back, and null sends the request down the general path, which
+   * answers 409 or revives the deleted user. Raw pipelined transactions only (PostgreSQL).
+   */
+  async function createPipelined(ctx: DirectoryContext, input: ScimUserInput, email: string | null): Promise<{ user: ScimUserRow; revived: boolean } | null> {
+    try {
+      return await inSqlTransaction(db, async (tx) => {
+        if (!isPipelined(tx)) return null;
+        const audits: AuditRow[] = [];
+        const accountP = email ? linkAccount(tx, ctx, email, input, audits) : Promise.resolve(null);
+        accountP.catch(() => {}); // its failure fails the transaction; the user's INSERT reports first
+        const user = await scimUserStore.create(
+          tx, ctx.orgId, ctx.directoryId, email ? { emailNormalized: parseEmail(email).normalized } : null,
+          input.columns, input.emails, input.resource, ctx.now);
+        const account = await accountP;
+        audits.push({ action: 'scim.user.create', targetType: 'scim-user', targetId: user.id, after: { userName: user.userName, accountId: user.accountId, active: user.active } });
+        await afterWrite(tx, ctx, user, null, account ? [account] : [], audits, 'scim-user-created');
+        return { user, revived: false };
+      });
+    } catch (err) {
+      if (isUniqueViolation(err, 'userNameNormalized') || isUniqueViolation(err, 'ScimUser_directoryId_userNameNormalized_key')) return null;
+      throw err;
+    }
+  }
+
   /** DELETE: tombstones the record, leaves its groups, disables the account (kept; purged after 14 days by the retention job). */
   async function deleteUser(ctx: DirectoryContext, id: string): Promise<void> {
     await inSqlTransaction(db, async (tx) => {
@@ -211,6 +240,8 @@ export function createScimUserService(db: Database) {
     async create(ctx: DirectoryContext, input: ScimUserInput): Promise<{ user: ScimUserRow; revived: boolean }> {
       const email = linkingEmail(input);
       try {
+        const created = db.sqlTransaction ? await createPipelined(ctx, input, email) : null;
+        if (created) return created;
         return await inSqlTransaction(db, async (tx) => {
           const audits: AuditRow[] = [];
           const existing = await scimUserStore.byUserName(tx, ctx.directoryId, input.columns.userNameNormalized);

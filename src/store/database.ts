@@ -1,6 +1,4 @@
 import { mkdirSync } from 'node:fs';
-import { PGlite } from '@electric-sql/pglite';
-import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { Prisma, PrismaClient } from '../generated/prisma/client.js';
@@ -54,6 +52,9 @@ async function openPglite(dataDir: string): Promise<Database> {
   // PostgreSQL's default 128 MB of shared buffers lives inside PGlite's wasm heap; an embedded,
   // single-connection database does well with a quarter of it (≈100 MB less RSS, see docs/operations.md).
   const options = { postgresqlconf: 'shared_buffers=32MB' };
+  // Imported here, not at the top: PGlite's module costs ≈ 35 MB of RSS, which a service on
+  // PostgreSQL has no use for (docs/operations.md, Memory).
+  const [{ PGlite }, { PrismaPGlite }] = await Promise.all([import('@electric-sql/pglite'), import('pglite-prisma-adapter')]);
   const client = inMemory ? new PGlite('memory://', options) : new PGlite(dataDir, options);
   await client.waitReady;
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(client) });
