@@ -59,18 +59,20 @@ export function userHandlers(users: ScimUserService) {
       return { status: 201, body: renderUser(user, r.base, attributesOf(r.query).filter), headers: { ETag: etag(user.version), Location: `${r.base}/Users/${user.id}` }, resourceId: user.id };
     },
     async replace(r: ScimRequest): Promise<ScimResult> {
-      const current = await users.get(r.ctx, r.id!);
-      const version = expectedVersion(r.ifMatch, current.version);
-      const u = await users.replace(r.ctx, r.id!, userInput(normaliseResource('User', r.body)), version ?? current.version);
+      const input = userInput(normaliseResource('User', r.body));
+      // If-Match is compared with the version the write reads (one statement less than reading first).
+      const u = await users.replace(r.ctx, r.id!, input, expectedVersion(r.ifMatch));
       return { status: 200, body: renderUser(u, r.base, attributesOf(r.query).filter), headers: { ETag: etag(u.version) }, resourceId: u.id };
     },
     async patch(r: ScimRequest): Promise<ScimResult> {
-      const current = await users.get(r.ctx, r.id!);
-      const version = expectedVersion(r.ifMatch, current.version);
-      const full = renderUser(current, r.base);
-      const result = await applyPatch(full, normalisePatch('User', r.body, full), SCIMMY.Schemas.User);
-      // Retried by the IdP on 412; a concurrent write between our read and write is reported, not lost.
-      const u = result ? await users.replace(r.ctx, r.id!, userInput(result), version ?? current.version) : current;
+      // Applied to the user as the write's transaction reads it; a concurrent write between that
+      // read and the UPDATE is reported (412, retried by the IdP), not lost.
+      const u = await users.patch(r.ctx, r.id!, async (current) => {
+        expectedVersion(r.ifMatch, current.version);
+        const full = renderUser(current, r.base);
+        const result = await applyPatch(full, normalisePatch('User', r.body, full), SCIMMY.Schemas.User);
+        return result ? userInput(result) : null;
+      });
       return patched(r, { status: 200, body: renderUser(u, r.base, attributesOf(r.query).filter), headers: { ETag: etag(u.version) }, resourceId: u.id });
     },
     async delete(r: ScimRequest): Promise<ScimResult> {

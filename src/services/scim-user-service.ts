@@ -204,6 +204,46 @@ export function createScimUserService(db: Database) {
     }
   }
 
+  /**
+   * PUT and PATCH: in one transaction, reads the live user (with its account), asks `change` for
+   * the new state, and writes it. The UPDATE is guarded by the version read (a concurrent write
+   * in between is a 412, not a lost update).
+   */
+  async function writeUser(ctx: DirectoryContext, id: string, change: (current: ScimUserRow) => Promise<ScimUserInput | null>): Promise<ScimUserRow> {
+    let userName: string | null = null;
+    try {
+      return await inSqlTransaction(db, async (tx) => {
+        const audits: AuditRow[] = [];
+        const found = await scimUserStore.getForWrite(tx, ctx.directoryId, id);
+        if (!found) throw new NotFound('User', id);
+        const { account: current, ...before } = found;
+        const input = await change(before);
+        if (!input) return before;
+        userName = input.columns.userName;
+        const email = linkingEmail(input);
+        // Same email: same account. A new email links (or creates) the account of that email.
+        const sameAccount = email !== null && current !== null && current.emailNormalized === parseEmail(email).normalized && current.source === 'scim';
+        const linked = email === null || sameAccount ? null : await linkAccount(tx, ctx, email, input, audits);
+        const accountId = email === null ? null : sameAccount ? current!.id : linked!.id;
+        // Email rows are rewritten only when they change (PATCHes of other attributes leave them).
+        const emails = sameEmails(scimEmailsOf(before.resource), input.emails) ? null : input.emails;
+        const user = await scimUserStore.update(tx, before, before.version, { ...input.columns, accountId, resource: input.resource }, emails, ctx.now);
+        if (!user) throw new PreconditionFailed('the user changed while this request was applied; retry');
+        if (before.active !== user.active) {
+          audits.push({ action: user.active ? 'scim.user.activate' : 'scim.user.deactivate', targetType: 'scim-user', targetId: id, before: { active: before.active }, after: { active: user.active } });
+        } else {
+          audits.push({ action: 'scim.user.update', targetType: 'scim-user', targetId: id, before: { userName: before.userName, version: before.version }, after: { userName: user.userName, version: user.version } });
+        }
+        const known: KnownAccount[] = [...(linked ? [linked] : []), ...(current ? [current] : [])];
+        await afterWrite(tx, ctx, user, before, known, audits, user.active === before.active ? 'scim-user-updated' : user.active ? 'scim-user-activated' : 'scim-user-deactivated');
+        return user;
+      });
+    } catch (err) {
+      if (userName === null) throw err;
+      mapUnique(err, userName);
+    }
+  }
+
   /** DELETE: tombstones the record, leaves its groups, disables the account (kept; purged after 14 days by the retention job). */
   async function deleteUser(ctx: DirectoryContext, id: string): Promise<void> {
     await inSqlTransaction(db, async (tx) => {
@@ -268,40 +308,24 @@ export function createScimUserService(db: Database) {
       }
     },
 
-    /** PUT (and the write half of PATCH): replaces the user; `expectedVersion` enforces If-Match. */
+    /** PUT: replaces the user; `expectedVersion` (If-Match) must be its current version. */
     async replace(ctx: DirectoryContext, id: string, input: ScimUserInput, expectedVersion: number | null): Promise<ScimUserRow> {
-      const email = linkingEmail(input);
-      try {
-        return await inSqlTransaction(db, async (tx) => {
-          const audits: AuditRow[] = [];
-          const before = await scimUserStore.getForWrite(tx, ctx.directoryId, id);
-          if (!before) throw new NotFound('User', id);
-          if (expectedVersion !== null && before.version !== expectedVersion) {
-            throw new PreconditionFailed(`the user changed since version ${expectedVersion} (now ${before.version}); read it again`);
-          }
-          // Same email: same account. A new email links (or creates) the account of that email.
-          const current = before.account;
-          const sameAccount = email !== null && current !== null && current.emailNormalized === parseEmail(email).normalized && current.source === 'scim';
-          const linked = email === null || sameAccount ? null : await linkAccount(tx, ctx, email, input, audits);
-          const accountId = email === null ? null : sameAccount ? current!.id : linked!.id;
-          // Email rows are rewritten only when they change (PATCHes of other attributes leave them).
-          const emails = sameEmails(scimEmailsOf(before.resource), input.emails) ? null : input.emails;
-          const user = await scimUserStore.update(tx, before, before.version, { ...input.columns, accountId, resource: input.resource }, emails, ctx.now);
-          if (!user) throw new PreconditionFailed('the user changed while this request was applied; retry');
-          if (before.active !== user.active) {
-            audits.push({ action: user.active ? 'scim.user.activate' : 'scim.user.deactivate', targetType: 'scim-user', targetId: id, before: { active: before.active }, after: { active: user.active } });
-          } else {
-            audits.push({ action: 'scim.user.update', targetType: 'scim-user', targetId: id, before: { userName: before.userName, version: before.version }, after: { userName: user.userName, version: user.version } });
-          }
-          const known: KnownAccount[] = [...(linked ? [linked] : []), ...(current ? [current] : [])];
-          await afterWrite(tx, ctx, user, before, known, audits, user.active === before.active ? 'scim-user-updated' : user.active ? 'scim-user-activated' : 'scim-user-deactivated');
-          return user;
-        });
-      } catch (err) {
-        mapUnique(err, input.columns.userName);
-      }
+      return writeUser(ctx, id, async (before) => {
+        if (expectedVersion !== null && before.version !== expectedVersion) {
+          throw new PreconditionFailed(`the user changed since version ${expectedVersion} (now ${before.version}); read it again`);
+        }
+        return input;
+      });
     },
 
+    /**
+     * PATCH: `change` computes the new user from the current one (applying the PatchOp; it checks
+     * If-Match), inside the write's transaction — the read is the transaction's first statement,
+     * not a round trip of its own before it. Null: nothing changed, nothing is written.
+     */
+    async patch(ctx: DirectoryContext, id: string, change: (current: ScimUserRow) => Promise<ScimUserInput | null>): Promise<ScimUserRow> {
+      return writeUser(ctx, id, change);
+    },
     /** DELETE (deleteUser); then unfiltered lists count this directory again. */
     async delete(ctx: DirectoryContext, id: string): Promise<void> {
       try {
