@@ -189,14 +189,21 @@ export function createScimUserService(db: Database) {
         if (!isPipelined(tx)) return null;
         const audits: AuditRow[] = [];
         const accountP = email ? linkAccount(tx, ctx, email, input, audits) : Promise.resolve(null);
-        accountP.catch(() => {}); // its failure fails the transaction; the user's INSERT reports first
-        const user = await scimUserStore.create(
+        const userP = scimUserStore.create(
           tx, ctx.orgId, ctx.directoryId, email ? { emailNormalized: parseEmail(email).normalized } : null,
           input.columns, input.emails, input.resource, ctx.now);
-        const account = await accountP;
-        audits.push({ action: 'scim.user.create', targetType: 'scim-user', targetId: user.id, after: { userName: user.userName, accountId: user.accountId, active: user.active } });
-        await afterWrite(tx, ctx, user, null, account ? [account] : [], audits, 'scim-user-created');
-        return { user, revived: false };
+        // Both settle before the transaction ends either way: linkAccount must not send a
+        // statement after the ROLLBACK, onto a connection back in the pool. The first failure is
+        // the one to report: the user's INSERT's unique violation (the userName in use), else the
+        // account's error (which the user's INSERT behind it only echoes as "transaction aborted").
+        const [account, user] = await Promise.allSettled([accountP, userP]);
+        if (user.status === 'rejected' && isUniqueViolation(user.reason)) throw user.reason;
+        if (account.status === 'rejected') throw account.reason;
+        if (user.status === 'rejected') throw user.reason;
+        const created = user.value;
+        audits.push({ action: 'scim.user.create', targetType: 'scim-user', targetId: created.id, after: { userName: created.userName, accountId: created.accountId, active: created.active } });
+        await afterWrite(tx, ctx, created, null, account.value ? [account.value] : [], audits, 'scim-user-created');
+        return { user: created, revived: false };
       });
     } catch (err) {
       if (isUniqueViolation(err, 'userNameNormalized') || isUniqueViolation(err, 'ScimUser_directoryId_userNameNormalized_key')) return null;

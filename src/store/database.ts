@@ -107,6 +107,10 @@ async function openPostgres(options: { url: string; poolSize: number; schema?: s
     sqlTransaction: async <T>(fn: (tx: SqlTx) => Promise<T>) => {
       const client = await pool.connect();
       const deferred: Promise<unknown>[] = [];
+      // Once fn has settled, its tx refuses statements: one sent by a chain fn did not wait for
+      // would otherwise run after the COMMIT or ROLLBACK, outside the transaction or in the next
+      // user's of this connection.
+      const open = { value: true };
       // The pool's connections pipeline (pg's `pipeline` mode: a query is written at once, not
       // after the previous answer). BEGIN — with the bounds Prisma's interactive transactions had
       // (30 s), so a stuck statement or a stalled caller cannot hold row locks indefinitely —
@@ -116,7 +120,9 @@ async function openPostgres(options: { url: string; poolSize: number; schema?: s
       const begun = corked(client).query(`BEGIN; SET LOCAL statement_timeout = '${TX_TIMEOUT_MS}ms'; SET LOCAL idle_in_transaction_session_timeout = '${TX_TIMEOUT_MS}ms'; SET LOCAL plan_cache_mode = force_custom_plan`);
       begun.catch(() => {});
       try {
-        const result = await fn(trackDeferredWrites(sqlTx(client), deferred));
+        const result = await fn(trackDeferredWrites(sqlTx(client, open), deferred)).finally(() => {
+          open.value = false;
+        });
         await begun;
         const commit = corked(client).query('COMMIT');
         commit.catch(() => {});
@@ -170,8 +176,9 @@ async function openPostgres(options: { url: string; poolSize: number; schema?: s
  * Rows come back as pg parses them — the same JS types as Prisma's for what the SCIM write path
  * reads (uuid and enums as strings, Date, parsed JSON, int4 as number; it casts counts to int).
  */
-function sqlTx(client: pg.PoolClient): SqlTx {
+function sqlTx(client: pg.PoolClient, open: { value: boolean } = { value: true }): SqlTx {
   const build = (first: TemplateStringsArray | Prisma.Sql, values: unknown[]): pg.QueryConfig => {
+    if (!open.value) throw new Error('a statement was sent after its transaction ended (a programming error: the transaction function returned without waiting for it)');
     const q = first instanceof Prisma.Sql ? first : Prisma.sql(first, ...(values as Prisma.Sql[]));
     const name = statementName(q.text);
     return name ? { name, text: q.text, values: q.values as unknown[] } : { text: q.text, values: q.values as unknown[] };

@@ -57,7 +57,9 @@ describe.runIf(url)(`two service processes, one database (seed ${seed})`, () => 
 
     // No delta applied twice, none lost.
     const deltas = await db.prisma.billableDelta.count();
-    expect(deltas).toBeGreaterThan(100);
+    // Enough billing changes for the rest to mean something. How many a random workload makes
+    // depends on its seed: seed 1741489862 makes 94 (it failed a bound of 100 without any fault).
+    expect(deltas).toBeGreaterThan(50);
     expect(await db.prisma.ledgerEntry.count()).toBe(deltas);
     const [dup] = await db.prisma.$queryRaw<{ n: bigint }[]>`
       SELECT count(*) AS n FROM (SELECT "deltaId" FROM "LedgerEntry" GROUP BY "deltaId" HAVING count(*) > 1) d`;

@@ -79,6 +79,19 @@ describe('pipelined raw transactions', () => {
     expect(await keys()).toContain('e1');
   });
 
+  it.runIf(onPostgres)('a statement sent after the transaction function returned is refused, not run outside the transaction or in the next one', async () => {
+    let late: Promise<unknown> | undefined;
+    await inSqlTransaction(t.db, async (tx) => {
+      late = (async () => {
+        await new Promise((r) => setTimeout(r, 30));
+        return put(tx, 'late', 1);
+      })();
+      late.catch(() => {});
+    });
+    await expect(late).rejects.toThrow(/after its transaction ended/);
+    expect(await keys()).not.toContain('late');
+  });
+
   it.runIf(onPostgres)('BEGIN with the first statement, the deferred writes with COMMIT: five statements in two socket writes', async () => {
     const sent: string[] = [];
     let flushes = 0;
