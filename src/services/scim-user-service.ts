@@ -175,6 +175,50 @@ export function createScimUserService(db: Database) {
     return p;
   }
 
+  /** POST /Users, the general path: a userName in use (409, or the revival of a deleted user), an existing account. */
+  async function createGeneral(ctx: DirectoryContext, input: ScimUserInput, email: string | null): Promise<{ user: ScimUserRow; revived: boolean }> {
+    return inSqlTransaction(db, async (tx) => {
+      const audits: AuditRow[] = [];
+      const existing = await scimUserStore.byUserName(tx, ctx.directoryId, input.columns.userNameNormalized);
+      if (existing && !existing.deletedAt) throw new Conflict('uniqueness', `userName "${input.columns.userName}" is already in use in this directory`);
+      const account = email ? await linkAccount(tx, ctx, email, input, audits) : null;
+      const accountId = account?.id ?? null;
+      let user: ScimUserRow;
+      if (existing) {
+        // Revival (API.md): the tombstoned record comes back with the new attributes.
+        const emails = sameEmails(scimEmailsOf(existing.resource), input.emails) ? null : input.emails;
+        user = (await scimUserStore.update(tx, existing, existing.version, { ...input.columns, accountId, resource: input.resource, deletedAt: null, createdAt: ctx.now }, emails, ctx.now))!;
+      } else {
+        user = await scimUserStore.create(tx, ctx.orgId, ctx.directoryId, accountId, input.columns, input.emails, input.resource, ctx.now);
+      }
+      audits.push({ action: existing ? 'scim.user.revive' : 'scim.user.create', targetType: 'scim-user', targetId: user.id, after: { userName: user.userName, accountId, active: user.active } });
+      await afterWrite(tx, ctx, user, existing, account ? [account] : [], audits, existing ? 'scim-user-revived' : 'scim-user-created');
+      return { user, revived: Boolean(existing) };
+    });
+  }
+
+  /**
+   * POST /Users of a new person — a userName the directory never had, an address the org has no
+   * account for, active — in one statement and one round trip (scimUserStore.createWithNewAccount).
+   * Null when the address has an account (nothing was written); 'taken' when the userName is in
+   * use, live or deleted (nothing was written; the general path answers 409 or revives).
+   * Such a user needs nothing else: its new account has no product access (never billable) and
+   * starts active, and a new user is in no group.
+   */
+  async function createAlone(ctx: DirectoryContext, input: ScimUserInput, email: string | null): Promise<{ user: ScimUserRow; revived: boolean } | 'taken' | null> {
+    if (email === null || !input.columns.active) return null;
+    try {
+      const user = await scimUserStore.createWithNewAccount(db, {
+        orgId: ctx.orgId, directoryId: ctx.directoryId, email: parseEmail(email), cols: input.columns, emails: input.emails,
+        resource: input.resource, at: ctx.now, actor: actorLabel(ctx.actor), requestId: ctx.requestId ?? null,
+      });
+      return user ? { user, revived: false } : null;
+    } catch (err) {
+      if (isUniqueViolation(err, 'userNameNormalized') || isUniqueViolation(err, 'ScimUser_directoryId_userNameNormalized_key')) return 'taken';
+      throw err;
+    }
+  }
+
   /**
    * POST /Users for a userName this directory has never had — the common case of a push — in two
    * round trips to PostgreSQL: BEGIN, the account's INSERT (if absent) and the user's INSERT (which
@@ -287,26 +331,12 @@ export function createScimUserService(db: Database) {
     async create(ctx: DirectoryContext, input: ScimUserInput): Promise<{ user: ScimUserRow; revived: boolean }> {
       const email = linkingEmail(input);
       try {
-        const created = db.sqlTransaction ? await createPipelined(ctx, input, email) : null;
+        const created = db.sqlAlone ? await createAlone(ctx, input, email) : null;
+        if (created === 'taken') return await createGeneral(ctx, input, email);
         if (created) return created;
-        return await inSqlTransaction(db, async (tx) => {
-          const audits: AuditRow[] = [];
-          const existing = await scimUserStore.byUserName(tx, ctx.directoryId, input.columns.userNameNormalized);
-          if (existing && !existing.deletedAt) throw new Conflict('uniqueness', `userName "${input.columns.userName}" is already in use in this directory`);
-          const account = email ? await linkAccount(tx, ctx, email, input, audits) : null;
-          const accountId = account?.id ?? null;
-          let user: ScimUserRow;
-          if (existing) {
-            // Revival (API.md): the tombstoned record comes back with the new attributes.
-            const emails = sameEmails(scimEmailsOf(existing.resource), input.emails) ? null : input.emails;
-            user = (await scimUserStore.update(tx, existing, existing.version, { ...input.columns, accountId, resource: input.resource, deletedAt: null, createdAt: ctx.now }, emails, ctx.now))!;
-          } else {
-            user = await scimUserStore.create(tx, ctx.orgId, ctx.directoryId, accountId, input.columns, input.emails, input.resource, ctx.now);
-          }
-          audits.push({ action: existing ? 'scim.user.revive' : 'scim.user.create', targetType: 'scim-user', targetId: user.id, after: { userName: user.userName, accountId, active: user.active } });
-          await afterWrite(tx, ctx, user, existing, account ? [account] : [], audits, existing ? 'scim-user-revived' : 'scim-user-created');
-          return { user, revived: Boolean(existing) };
-        });
+        const pipelined = db.sqlTransaction ? await createPipelined(ctx, input, email) : null;
+        if (pipelined) return pipelined;
+        return await createGeneral(ctx, input, email);
       } catch (err) {
         mapUnique(err, input.columns.userName);
       } finally {

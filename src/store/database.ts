@@ -31,6 +31,12 @@ export type Database = {
    * only (store/transaction.ts inSqlTransaction). Absent on PGlite.
    */
   sqlTransaction?: <T>(fn: (tx: SqlTx) => Promise<T>) => Promise<T>;
+  /**
+   * PostgreSQL only: one named statement as a transaction of its own, bounded like
+   * sqlTransaction's, its BEGIN and COMMIT written with it: one round trip. For a write whose
+   * every step fits in one statement (data-modifying CTEs). Absent on PGlite.
+   */
+  sqlAlone?: <T>(name: string, text: string, values: readonly unknown[]) => Promise<T[]>;
   /** Runs fn on one dedicated session (session-level advisory locks need one connection). */
   withSession<T>(fn: (s: SqlSession) => Promise<T>): Promise<T>;
   ping(): Promise<void>;
@@ -104,6 +110,26 @@ async function openPostgres(options: { url: string; poolSize: number; schema?: s
         throw err;
       }
     },
+    sqlAlone: async <T>(name: string, text: string, values: readonly unknown[]) => {
+      const client = await pool.connect();
+      const c = corked(client);
+      const sent = [c.query(BEGIN), c.query({ name, text, values: values as unknown[] }), c.query('COMMIT')] as const;
+      const [begun, statement, commit] = await Promise.allSettled(sent);
+      if (begun.status === 'fulfilled' && statement.status === 'fulfilled' && commit.status === 'fulfilled' && commit.value.command === 'COMMIT') {
+        client.release();
+        return statement.value.rows as T[];
+      }
+      // The statement failed (its transaction answered the COMMIT with ROLLBACK), or the connection did.
+      const err = [begun, statement, commit].find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason
+        ?? new Error('the statement\'s transaction was not committed');
+      try {
+        await client.query('ROLLBACK');
+        client.release();
+      } catch (rollbackErr) {
+        client.release(rollbackErr as Error);
+      }
+      throw err;
+    },
     sqlTransaction: async <T>(fn: (tx: SqlTx) => Promise<T>) => {
       const client = await pool.connect();
       const deferred: Promise<unknown>[] = [];
@@ -117,7 +143,7 @@ async function openPostgres(options: { url: string; poolSize: number; schema?: s
       // travels in one write with the transaction's first statement, and COMMIT with its
       // deferred writes (deferWrite): on this machine a round trip to PostgreSQL costs more CPU,
       // on both sides, than most statements of a SCIM write (docs/scim.md, Performance).
-      const begun = corked(client).query(`BEGIN; SET LOCAL statement_timeout = '${TX_TIMEOUT_MS}ms'; SET LOCAL idle_in_transaction_session_timeout = '${TX_TIMEOUT_MS}ms'; SET LOCAL plan_cache_mode = force_custom_plan`);
+      const begun = corked(client).query(BEGIN);
       begun.catch(() => {});
       try {
         const result = await fn(trackDeferredWrites(sqlTx(client, open), deferred)).finally(() => {
@@ -237,6 +263,8 @@ async function firstFailure(writes: Promise<unknown>[]): Promise<PromiseRejected
 
 /** Per statement, and idle within a transaction, in inSqlTransaction's transactions. */
 const TX_TIMEOUT_MS = 30_000;
+/** How the raw transactions begin (simple query protocol: one message); plan_cache_mode: see statementName. */
+const BEGIN = `BEGIN; SET LOCAL statement_timeout = '${TX_TIMEOUT_MS}ms'; SET LOCAL idle_in_transaction_session_timeout = '${TX_TIMEOUT_MS}ms'; SET LOCAL plan_cache_mode = force_custom_plan`;
 
 /** close() may be called by shutdown and by an owner alike; the second call waits for the first. */
 function once(fn: () => Promise<void>): () => Promise<void> {

@@ -29,12 +29,58 @@ const userColumnsOf = (t: string) => Prisma.raw(
   `${t}."userName", ${t}."userNameNormalized", ${t}."externalId", ${t}."active", ${t}."displayName", ${t}."givenName", ${t}."familyName", ` +
   `${t}."title", ${t}."userType", ${t}."employeeNumber", ${t}."department", ${t}."resource", ${t}."version", ${t}."deletedAt", ${t}."createdAt", ${t}."updatedAt"`);
 const userColumns = userColumnsOf('u');
+/** A user's ScimUserEmail rows as one JSON parameter. */
+const emailRowsJson = (emails: ScimEmail[]) => JSON.stringify(emails.map((e) => ({ value: e.value, valueNormalized: e.value.toLowerCase(), type: e.type, primary: e.primary })));
 /** The INSERT of a user's ScimUserEmail rows (the rows travel as one JSON parameter; none: inserts nothing). */
 const emailRowsInsert = (row: Pick<ScimUserRow, 'id' | 'orgId' | 'directoryId'>, emails: ScimEmail[]) => Prisma.sql`
   INSERT INTO "ScimUserEmail" ("id", "orgId", "directoryId", "userId", "value", "valueNormalized", "type", "primary")
   SELECT gen_random_uuid(), ${row.orgId}::uuid, ${row.directoryId}::uuid, ${row.id}::uuid, e."value", e."valueNormalized", e."type", e."primary"
-  FROM json_to_recordset(${JSON.stringify(emails.map((e) => ({ value: e.value, valueNormalized: e.value.toLowerCase(), type: e.type, primary: e.primary })))}::json)
+  FROM json_to_recordset(${emailRowsJson(emails)}::json)
     AS e("value" text, "valueNormalized" text, "type" text, "primary" boolean)`;
+
+/**
+ * createWithNewAccount's statement. Every part reads the snapshot the statement started with
+ * (data-modifying CTEs), so each later part takes what it needs from the RETURNING of the
+ * earlier: no account row (ON CONFLICT: the address has one), no user, no emails, no audit.
+ * $1 org, $2 directory, $3–$5 email / normalised / domain, $6–$8 display, given and family
+ * name, $9 externalId, $10 user id, $11–$12 userName / normalised, $13 active, $14–$17 title,
+ * userType, employeeNumber, department, $18 resource, $19 time, $20 email rows, $21 actor,
+ * $22 request id.
+ */
+const CREATE_WITH_ACCOUNT = `
+  WITH facts AS (
+    SELECT EXISTS (SELECT 1 FROM "Domain" d WHERE d."orgId" = $1::uuid AND d."domain" = $5::text AND d."verified") AS managed
+  ), acc AS (
+    INSERT INTO "Account" ("id", "orgId", "email", "emailNormalized", "emailDomain", "displayName", "givenName", "familyName",
+                           "managed", "policyId", "source", "directoryId", "externalId", "createdAt", "updatedAt")
+    SELECT gen_random_uuid(), $1::uuid, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text, f.managed,
+           CASE WHEN f.managed THEN (SELECT p."id" FROM "Policy" p WHERE p."orgId" = $1::uuid AND p."isDefault" LIMIT 1) END,
+           'scim', $2::uuid, $9::text, now(), now()
+    FROM facts f
+    ON CONFLICT ("orgId", "emailNormalized") DO NOTHING
+    RETURNING "id", "managed"
+  ), u AS (
+    INSERT INTO "ScimUser" ("id", "orgId", "directoryId", "accountId", "userName", "userNameNormalized", "externalId", "active", "displayName",
+                            "givenName", "familyName", "title", "userType", "employeeNumber", "department", "resource", "createdAt", "updatedAt")
+    SELECT $10::uuid, $1::uuid, $2::uuid, acc."id", $11::text, $12::text, $9::text, $13::boolean, $6::text, $7::text, $8::text,
+           $14::text, $15::text, $16::text, $17::text, $18::jsonb, $19::timestamptz, $19::timestamptz
+    FROM acc
+    RETURNING *
+  ), e AS (
+    INSERT INTO "ScimUserEmail" ("id", "orgId", "directoryId", "userId", "value", "valueNormalized", "type", "primary")
+    SELECT gen_random_uuid(), $1::uuid, $2::uuid, u."id", x."value", x."valueNormalized", x."type", x."primary"
+    FROM u, json_to_recordset($20::json) AS x("value" text, "valueNormalized" text, "type" text, "primary" boolean)
+  ), audit AS (
+    INSERT INTO "AuditEvent" ("id", "orgId", "actor", "action", "targetType", "targetId", "before", "after", "requestId")
+    SELECT gen_random_uuid(), $1::uuid, $21::text, r."action", r."targetType", r."targetId", NULL, r."after", $22::text
+    FROM u, acc, LATERAL (VALUES
+      ('account.create', 'account', acc."id"::text,
+       jsonb_build_object('email', $3::text, 'managed', acc."managed", 'source', 'scim', 'directoryId', $2::text)),
+      ('scim.user.create', 'scim-user', u."id"::text,
+       jsonb_build_object('userName', u."userName", 'accountId', acc."id"::text, 'active', u."active"))
+    ) AS r("action", "targetType", "targetId", "after")
+  )
+  SELECT ${userColumnsOf('u').text} FROM u`;
 /** Columns update() may set, with the cast of their parameter. */
 const UPDATABLE: Record<string, string> = {
   userName: '', userNameNormalized: '', externalId: '', active: '::boolean', displayName: '', givenName: '', familyName: '', title: '',
@@ -177,6 +223,31 @@ export const scimUserStore = {
       )
       SELECT ${userColumns} FROM u`;
     return rows[0]!;
+  },
+  /**
+   * A new, active user together with a new synced account for its address, its email rows and
+   * the two audit rows (account.create, scim.user.create): one statement, sent with its BEGIN and
+   * COMMIT in one write (Database.sqlAlone, PostgreSQL only). The account is managed and in the
+   * default policy when the org verified the address's domain (as createIfAbsent decides).
+   * When the org already has an account of that address, the statement writes nothing and
+   * returns null: linking to an existing account can mean claiming it, moving it out of the
+   * non-billable policy, enabling it — the general path's work. A userName in use fails it with
+   * the unique violation, and nothing is written either.
+   */
+  async createWithNewAccount(
+    db: Database, p: {
+      orgId: string; directoryId: string; email: { email: string; normalized: string; domain: string };
+      cols: ScimUserColumns; emails: ScimEmail[]; resource: unknown; at: Date; actor: string; requestId: string | null;
+    },
+  ): Promise<ScimUserRow | null> {
+    if (!db.sqlAlone) throw new Error('createWithNewAccount needs PostgreSQL'); // a programming error
+    const c = p.cols;
+    const rows = await db.sqlAlone<ScimUserRow>('scim-user-create-with-account', CREATE_WITH_ACCOUNT, [
+      p.orgId, p.directoryId, p.email.email, p.email.normalized, p.email.domain, c.displayName, c.givenName, c.familyName, c.externalId,
+      randomUUID(), c.userName, c.userNameNormalized, c.active, c.title, c.userType, c.employeeNumber, c.department,
+      JSON.stringify(p.resource), p.at, emailRowsJson(p.emails), p.actor, p.requestId,
+    ]);
+    return rows[0] ?? null;
   },
   /**
    * Writes a new state if the stored version is still `expectedVersion` (optimistic concurrency for
