@@ -98,18 +98,8 @@ async function openPostgres(options: { url: string; poolSize: number; schema?: s
   return {
     kind: 'postgres',
     prisma,
-    sql: async <T>(name: string, text: string, values: readonly unknown[]) => {
-      const client = await pool.connect();
-      try {
-        const rows = (await corked(client).query({ name, text, values: values as unknown[] })).rows as T[];
-        client.release();
-        return rows;
-      } catch (err) {
-        // A statement error leaves the connection usable; a broken connection is not reused.
-        client.release((err as { code?: unknown }).code === undefined ? (err as Error) : undefined);
-        throw err;
-      }
-    },
+    sql: async <T>(name: string, text: string, values: readonly unknown[]) =>
+      (await pool.query({ name, text, values: values as unknown[] })).rows as T[],
     sqlAlone: async <T>(name: string, text: string, values: readonly unknown[]) => {
       const client = await pool.connect();
       const c = corked(client);
