@@ -112,12 +112,7 @@ async function openPostgres(options: { url: string; poolSize: number; schema?: s
       // The statement failed (its transaction answered the COMMIT with ROLLBACK), or the connection did.
       const err = [begun, statement, commit].find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason
         ?? new Error('the statement\'s transaction was not committed');
-      try {
-        await client.query('ROLLBACK');
-        client.release();
-      } catch (rollbackErr) {
-        client.release(rollbackErr as Error);
-      }
+      await endTransaction(client, commit.status === 'fulfilled');
       throw err;
     },
     sqlTransaction: async <T>(fn: (tx: SqlTx) => Promise<T>) => {
@@ -135,6 +130,7 @@ async function openPostgres(options: { url: string; poolSize: number; schema?: s
       // on both sides, than most statements of a SCIM write (docs/scim.md, Performance).
       const begun = corked(client).query(BEGIN);
       begun.catch(() => {});
+      let ended = false;
       try {
         const result = await fn(trackDeferredWrites(sqlTx(client, open), deferred)).finally(() => {
           open.value = false;
@@ -146,6 +142,7 @@ async function openPostgres(options: { url: string; poolSize: number; schema?: s
         // behind it with ROLLBACK, and the write's own error is the one to report.
         const failed = await firstFailure(deferred);
         const done = await commit;
+        ended = true; // answered COMMIT, or ROLLBACK if something failed: nothing to roll back
         if (failed) throw failed.reason;
         if (done.command !== 'COMMIT') throw new Error(`the transaction was not committed (${done.command})`);
         client.release();
@@ -153,13 +150,7 @@ async function openPostgres(options: { url: string; poolSize: number; schema?: s
       } catch (err) {
         // A deferred write's failure explains the "current transaction is aborted" of what followed it.
         const failed = await firstFailure(deferred);
-        // Roll back; a connection that cannot is destroyed rather than reused.
-        try {
-          await client.query('ROLLBACK');
-          client.release();
-        } catch (rollbackErr) {
-          client.release(rollbackErr as Error);
-        }
+        await endTransaction(client, ended);
         throw failed ? failed.reason : err;
       }
     },
@@ -243,6 +234,23 @@ function corked(client: pg.PoolClient): pg.PoolClient {
     process.nextTick(() => stream.uncork!());
   }
   return client;
+}
+
+/**
+ * Returns a connection to the pool after a failed transaction: rolled back first unless its
+ * COMMIT was answered already (with ROLLBACK); a connection that cannot roll back is destroyed.
+ */
+async function endTransaction(client: pg.PoolClient, ended: boolean): Promise<void> {
+  if (ended) {
+    client.release();
+    return;
+  }
+  try {
+    await client.query('ROLLBACK');
+    client.release();
+  } catch (rollbackErr) {
+    client.release(rollbackErr as Error);
+  }
 }
 
 /** The first of some writes that failed, once all have settled. */

@@ -124,4 +124,16 @@ describe('pipelined raw transactions', () => {
     expect(flushes).toBe(2);
     expect(await keys()).toEqual(expect.arrayContaining(['f1', 'f2']));
   });
+
+  it.runIf(onPostgres)('sqlAlone: one statement in a transaction of its own — committed with its rows, or its own error and nothing written', async () => {
+    const insert = 'INSERT INTO "PipelineProbe" ("k", "v") SELECT k, 1 FROM unnest($1::text[]) AS k RETURNING "k"';
+    const rows = await t.db.sqlAlone!<{ k: string }>('probe-insert', insert, [['g1', 'g2']]);
+    expect(rows.map((r) => r.k)).toEqual(['g1', 'g2']);
+    const err = await t.db.sqlAlone!('probe-insert', insert, [['g3', 'dup']]).catch((e: unknown) => e);
+    expect(isUniqueViolation(err)).toBe(true);
+    expect((await keys()).filter((k) => k.startsWith('g'))).toEqual(['g1', 'g2']);
+    // The connections are clean: the pool's next transactions see no aborted or open transaction.
+    for (let i = 0; i < 12; i++) await t.db.sqlAlone!('probe-insert', insert, [['dup']]).catch(() => undefined);
+    expect(await t.db.sqlAlone!<{ k: string }>('probe-insert', insert, [['g4']])).toEqual([{ k: 'g4' }]);
+  });
 });
