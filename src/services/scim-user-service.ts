@@ -1,6 +1,6 @@
 import type { Database } from '../store/database.js';
 import { ANCHOR_STEP, scimTotals, type CountToken } from './scim-totals.js';
-import { deferWrite, inSqlTransaction, inTransaction, isPipelined, isUniqueViolation, type SqlTx } from '../store/transaction.js';
+import { deferWrite, inSqlTransaction, inTransaction, isUniqueViolation, type SqlTx } from '../store/transaction.js';
 import { auditStore } from '../store/audit-store.js';
 import { scimAccountStore, type LinkedAccount } from '../store/scim-account-store.js';
 import { sameEmails, scimEmailsOf, scimUserStore, type ListKey, type ScimEmail, type ScimUserColumns, type ScimUserRow } from '../store/scim-user-store.js';
@@ -200,8 +200,9 @@ export function createScimUserService(db: Database) {
   /**
    * POST /Users of a new person — a userName the directory never had, an address the org has no
    * account for, active — in one statement and one round trip (scimUserStore.createWithNewAccount).
-   * Null when the address has an account (nothing was written); 'taken' when the userName is in
-   * use, live or deleted (nothing was written; the general path answers 409 or revives).
+   * Null when the address has an account, or the user comes inactive or without an address
+   * (linking, claiming or disabling is the general path's work); 'taken' when the userName is in
+   * use, live or deleted (the general path answers 409 or revives). Null and 'taken' wrote nothing.
    * Such a user needs nothing else: its new account has no product access (never billable) and
    * starts active, and a new user is in no group.
    */
@@ -215,42 +216,6 @@ export function createScimUserService(db: Database) {
       return user ? { user, revived: false } : null;
     } catch (err) {
       if (isUniqueViolation(err, 'userNameNormalized') || isUniqueViolation(err, 'ScimUser_directoryId_userNameNormalized_key')) return 'taken';
-      throw err;
-    }
-  }
-
-  /**
-   * POST /Users for a userName this directory has never had — the common case of a push — in two
-   * round trips to PostgreSQL: BEGIN, the account's INSERT (if absent) and the user's INSERT (which
-   * finds the account by its address itself) leave in one write; the audit rows with the COMMIT.
-   * The userName's unique index is the check: a userName in use, live or deleted, fails the
-   * INSERT, everything rolls back, and null sends the request down the general path, which
-   * answers 409 or revives the deleted user. Raw pipelined transactions only (PostgreSQL).
-   */
-  async function createPipelined(ctx: DirectoryContext, input: ScimUserInput, email: string | null): Promise<{ user: ScimUserRow; revived: boolean } | null> {
-    try {
-      return await inSqlTransaction(db, async (tx) => {
-        if (!isPipelined(tx)) return null;
-        const audits: AuditRow[] = [];
-        const accountP = email ? linkAccount(tx, ctx, email, input, audits) : Promise.resolve(null);
-        const userP = scimUserStore.create(
-          tx, ctx.orgId, ctx.directoryId, email ? { emailNormalized: parseEmail(email).normalized } : null,
-          input.columns, input.emails, input.resource, ctx.now);
-        // Both settle before the transaction ends either way: linkAccount must not send a
-        // statement after the ROLLBACK, onto a connection back in the pool. The first failure is
-        // the one to report: the user's INSERT's unique violation (the userName in use), else the
-        // account's error (which the user's INSERT behind it only echoes as "transaction aborted").
-        const [account, user] = await Promise.allSettled([accountP, userP]);
-        if (user.status === 'rejected' && isUniqueViolation(user.reason)) throw user.reason;
-        if (account.status === 'rejected') throw account.reason;
-        if (user.status === 'rejected') throw user.reason;
-        const created = user.value;
-        audits.push({ action: 'scim.user.create', targetType: 'scim-user', targetId: created.id, after: { userName: created.userName, accountId: created.accountId, active: created.active } });
-        await afterWrite(tx, ctx, created, null, account.value ? [account.value] : [], audits, 'scim-user-created');
-        return { user: created, revived: false };
-      });
-    } catch (err) {
-      if (isUniqueViolation(err, 'userNameNormalized') || isUniqueViolation(err, 'ScimUser_directoryId_userNameNormalized_key')) return null;
       throw err;
     }
   }
@@ -332,11 +297,7 @@ export function createScimUserService(db: Database) {
       const email = linkingEmail(input);
       try {
         const created = db.sqlAlone ? await createAlone(ctx, input, email) : null;
-        if (created === 'taken') return await createGeneral(ctx, input, email);
-        if (created) return created;
-        const pipelined = db.sqlTransaction ? await createPipelined(ctx, input, email) : null;
-        if (pipelined) return pipelined;
-        return await createGeneral(ctx, input, email);
+        return created && created !== 'taken' ? created : await createGeneral(ctx, input, email);
       } catch (err) {
         mapUnique(err, input.columns.userName);
       } finally {

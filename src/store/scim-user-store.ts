@@ -199,22 +199,14 @@ export const scimUserStore = {
     const { aId, aEmail, aSource, aStatus, ...user } = r;
     return { ...user, account: aId ? { id: aId, emailNormalized: aEmail!, source: aSource!, status: aStatus! } : null };
   },
-  /**
-   * A new user and its email rows: one statement (the emails INSERT is a data-modifying CTE).
-   * `account` is the account's id, or `{ emailNormalized }`: the org's account of that address,
-   * looked up by the statement itself (what lets a create send it behind the account's INSERT
-   * without waiting for the account's id, scim-user-service createPipelined).
-   */
-  async create(tx: SqlTx, orgId: string, directoryId: string, account: string | null | { emailNormalized: string }, cols: ScimUserColumns, emails: ScimEmail[], resource: unknown, at: Date): Promise<ScimUserRow> {
+  /** A new user and its email rows: one statement (the emails INSERT is a data-modifying CTE). */
+  async create(tx: SqlTx, orgId: string, directoryId: string, accountId: string | null, cols: ScimUserColumns, emails: ScimEmail[], resource: unknown, at: Date): Promise<ScimUserRow> {
     const id = randomUUID();
-    const accountId = account === null || typeof account === 'string'
-      ? Prisma.sql`${account}::uuid`
-      : Prisma.sql`(SELECT a."id" FROM "Account" a WHERE a."orgId" = ${orgId}::uuid AND a."emailNormalized" = ${account.emailNormalized})`;
     const rows = await tx.$queryRaw<ScimUserRow[]>`
       WITH u AS (
         INSERT INTO "ScimUser" ("id", "orgId", "directoryId", "accountId", "userName", "userNameNormalized", "externalId", "active", "displayName",
                                 "givenName", "familyName", "title", "userType", "employeeNumber", "department", "resource", "createdAt", "updatedAt")
-        VALUES (${id}::uuid, ${orgId}::uuid, ${directoryId}::uuid, ${accountId}, ${cols.userName}, ${cols.userNameNormalized}, ${cols.externalId},
+        VALUES (${id}::uuid, ${orgId}::uuid, ${directoryId}::uuid, ${accountId}::uuid, ${cols.userName}, ${cols.userNameNormalized}, ${cols.externalId},
                 ${cols.active}, ${cols.displayName}, ${cols.givenName}, ${cols.familyName}, ${cols.title}, ${cols.userType}, ${cols.employeeNumber},
                 ${cols.department}, ${JSON.stringify(resource)}::jsonb, ${at}::timestamptz, ${at}::timestamptz)
         RETURNING *

@@ -38,11 +38,6 @@ export async function deferWrite(tx: SqlTx, write: PromiseLike<unknown>): Promis
   list.push(p);
 }
 
-/** True in a raw pipelined transaction: statements may be sent before earlier ones are answered. */
-export function isPipelined(tx: SqlTx): boolean {
-  return deferredWrites.has(tx);
-}
-
 /**
  * inTransaction for a function that needs only SqlTx. On PostgreSQL it runs on a connection of
  * the raw `pg` pool (BEGIN … COMMIT), without Prisma: a SCIM write is 6–15 statements, and
