@@ -211,7 +211,7 @@ export function createScimUserService(db: Database) {
     try {
       const user = await scimUserStore.createWithNewAccount(db, {
         orgId: ctx.orgId, directoryId: ctx.directoryId, email: parseEmail(email), cols: input.columns, emails: input.emails,
-        resource: input.resource, at: ctx.now, actor: actorLabel(ctx.actor), requestId: ctx.requestId ?? null,
+        resource: input.resource, at: ctx.now, actor: actorLabel(ctx.actor), requestId: ctx.requestId,
       });
       return user ? { user, revived: false } : null;
     } catch (err) {
