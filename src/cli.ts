@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig, ConfigError, type Config } from './config.js';
 import { createLogger } from './log.js';
 import { openDatabase } from './store/database.js';
-import { migrate } from './store/migrator.js';
+import { migrateAndRepair } from './services/migration-repairs.js';
 import { startService } from './server.js';
 import { runReconcileCommand } from './jobs/reconcile-command.js';
 
@@ -36,8 +36,8 @@ export async function main(argv: string[]): Promise<number> {
   if (command === 'migrate') {
     const db = await openDatabase(config.database);
     try {
-      const r = await migrate(db);
-      logger.info({ applied: r.applied, alreadyApplied: r.alreadyApplied.length }, 'migrations done');
+      const r = await migrateAndRepair(db);
+      logger.info({ applied: r.applied, alreadyApplied: r.alreadyApplied.length, repairedAccounts: r.repaired }, 'migrations done');
     } finally {
       await db.close();
     }
@@ -67,7 +67,7 @@ async function reconcile(args: string[]): Promise<number> {
   return runReconcileCommand(args, {
     openDb: async () => {
       const db = await openDatabase(config.database);
-      await migrate(db);
+      await migrateAndRepair(db);
       return db;
     },
     closeDb: (db) => db.close(),

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { openDatabase, type Database } from './store/database.js';
-import { migrate } from './store/migrator.js';
+import { migrateAndRepair } from './services/migration-repairs.js';
 import { createServices } from './composition.js';
 import { resolveSecretKey } from './secret-key.js';
 import { warmSamlValidator } from './sso/saml/schema-validator.js';
@@ -31,8 +31,8 @@ export async function startService(
   const logger = opts.logger ?? createLogger(config.logLevel);
   const t0 = performance.now();
   const db = opts.db ?? (await openDatabase(config.database));
-  const migrated = await migrate(db);
-  logger.info({ applied: migrated.applied, database: db.kind }, 'database ready');
+  const migrated = await migrateAndRepair(db);
+  logger.info({ applied: migrated.applied, repairedAccounts: migrated.repaired, database: db.kind }, 'database ready');
 
   // The XSD validator compiles its schemas once, before the first SAML response arrives.
   await warmSamlValidator();

@@ -30,6 +30,23 @@ export type ReconcileResult = {
   corrections: number;
   billableCount: number;
   ledgerCount: number;
+  /** Synced accounts found in a non-billable policy (SPEC §3), moved out by this run: should always be 0. */
+  invariantViolations: number;
+};
+
+/**
+ * What the run found against SPEC §3's rule "a synced account is never in a non-billable
+ * policy" — which the schema guarantees (migration 20261207000000_synced_never_non_billable), so
+ * this is the check that the guarantee itself held (a dropped constraint, a restore with
+ * triggers off). Each such account is moved to the default policy (audited, actor
+ * system:reconciliation) before the billable set is computed, so its correction delta follows.
+ */
+export type InvariantReport = {
+  rule: 'non-billable-no-synced-accounts';
+  violations: number;
+  accountIds: string[];
+  /** Accounts whose copy of their policy's nonBillable flag disagreed with the policy (fixed). */
+  flagDrift: number;
 };
 
 export type ReconcileReport = {
@@ -50,6 +67,7 @@ export type ReconcileReport = {
   durationMs: number;
   /** Where the time went: the billable-set query, the ledger query, the diff and the writes. */
   timingsMs: { billableSet: number; ledger: number; diffAndWrite: number };
+  invariant: InvariantReport;
 };
 
 const REPORT_CAP = 100;
@@ -93,6 +111,7 @@ async function runInTx(tx: Tx, orgId: string, trigger: string, now: Date, cap: n
     SELECT pg_try_advisory_xact_lock(${RECONCILE_LOCK_CLASS}::int, hashtext(${orgId})) AS locked`;
   if (!lock?.locked) throw busy(orgId);
 
+  const invariant = await repairSyncedInNonBillable(tx, orgId, cap);
   const t1 = performance.now();
   // current: a run whose `now` is its tick time must not undo a change committed since.
   const truth = await billableSet(tx, orgId, now, { current: true });
@@ -133,7 +152,7 @@ async function runInTx(tx: Tx, orgId: string, trigger: string, now: Date, cap: n
   await setFlags(tx, orgId, flagOff, false);
 
   const flagIds = [...flagOn, ...flagOff];
-  const corrected = new Set([...added, ...removed, ...flagIds]);
+  const corrected = new Set([...added, ...removed, ...flagIds, ...invariant.accountIds]);
   const report: ReconcileReport = {
     accounts: truth.size, billableCount, ledgerCount,
     deltasWritten: deltas.length, added: added.slice(0, cap), removed: removed.slice(0, cap),
@@ -141,6 +160,7 @@ async function runInTx(tx: Tx, orgId: string, trigger: string, now: Date, cap: n
     truncated: added.length > cap || removed.length > cap || flagIds.length > cap,
     pendingDeltas, durationMs: Math.round(performance.now() - t0),
     timingsMs: { billableSet: Math.round(t2 - t1), ledger: Math.round(t3 - t2), diffAndWrite: Math.round(performance.now() - t3) },
+    invariant,
   };
   const run = await tx.reconciliationRun.create({
     data: {
@@ -149,7 +169,37 @@ async function runInTx(tx: Tx, orgId: string, trigger: string, now: Date, cap: n
     },
     select: { id: true },
   });
-  return { id: run.id, status: 'done', corrections: corrected.size, billableCount, ledgerCount };
+  return { id: run.id, status: 'done', corrections: Math.max(corrected.size, invariant.violations), billableCount, ledgerCount, invariantViolations: invariant.violations };
+}
+
+/**
+ * SPEC §3 checked from the policy rows themselves (not the accounts' copy of the flag), then
+ * repaired: the copy is realigned, and synced accounts in a non-billable policy move to the
+ * default policy with an audit row. Both should find nothing.
+ */
+async function repairSyncedInNonBillable(tx: Tx, orgId: string, cap: number): Promise<InvariantReport> {
+  const bad = await tx.$queryRaw<{ id: string; policyId: string }[]>`
+    SELECT a."id"::text AS id, a."policyId"::text AS "policyId" FROM "Account" a JOIN "Policy" p ON p."id" = a."policyId"
+    WHERE a."orgId" = ${orgId}::uuid AND a."source" = 'scim' AND (p."nonBillable" OR a."policyNonBillable")
+    ORDER BY a."id" FOR UPDATE OF a`;
+  if (bad.length) {
+    const ids = bad.map((b) => b.id).join(',');
+    await tx.$executeRaw`
+      WITH moved AS (
+        UPDATE "Account" a SET "policyId" = (SELECT d."id" FROM "Policy" d WHERE d."orgId" = ${orgId}::uuid AND d."isDefault"), "updatedAt" = now()
+        WHERE a."orgId" = ${orgId}::uuid AND a."id" = ANY(string_to_array(${ids}, ',')::uuid[])
+        RETURNING a."id", a."policyId"
+      )
+      INSERT INTO "AuditEvent" ("id", "orgId", "actor", "action", "targetType", "targetId", "before", "after")
+      SELECT gen_random_uuid(), ${orgId}::uuid, 'system:reconciliation', 'policy.members.move', 'account', m."id"::text,
+             jsonb_build_object('nonBillable', true),
+             jsonb_build_object('policyId', m."policyId", 'reason', 'reconciliation found a synced account in a non-billable policy')
+      FROM moved m`;
+  }
+  const drift = await tx.$executeRaw`
+    UPDATE "Account" a SET "policyNonBillable" = p."nonBillable"
+    FROM "Policy" p WHERE p."id" = a."policyId" AND a."orgId" = ${orgId}::uuid AND a."policyNonBillable" <> p."nonBillable"`;
+  return { rule: 'non-billable-no-synced-accounts', violations: bad.length, accountIds: bad.slice(0, cap).map((b) => b.id), flagDrift: drift };
 }
 
 type DiffRow = { accountId: string; flag: boolean | null; ledger: boolean; exists: boolean };

@@ -75,6 +75,8 @@ export function createJobs(deps: JobDeps): Job[] {
     for (const orgId of orgs) {
       try {
         const r = await reconcileOrg(db, orgId, { trigger: 'nightly', now });
+        // Loud on purpose: the schema makes this impossible; finding one means the guarantee broke.
+        if (r.invariantViolations > 0) logger.error({ orgId, runId: r.id, invariantViolations: r.invariantViolations, rule: 'non-billable-no-synced-accounts' }, 'reconciliation found synced accounts in a non-billable policy (moved them to the default policy)');
         corrections += r.corrections;
         if (r.corrections > 0) {
           corrected++;

@@ -75,6 +75,10 @@ async function reconcileAll(db: Database, org: string | undefined, deps: { stdou
   const failed = rows.filter((row) => row.error).length;
   deps.stdout.write(`${lines.join('\n')}\n`);
   deps.stdout.write(`reconciled ${rows.length - failed} of ${rows.length} orgs: ${corrections} corrections in ${corrected} orgs${failed ? `, ${failed} not reconciled` : ''}\n`);
+  const violations = rows.reduce((n, row) => n + (row.r?.invariantViolations ?? 0), 0);
+  if (violations) {
+    deps.stderr.write(`INVARIANT BROKEN: ${violations} synced account(s) were in a non-billable policy (SPEC §3; moved to the default policy, see each run's report)\n`);
+  }
   if (failed) return 3;
   return corrections > 0 ? 1 : 0;
 }

@@ -1,5 +1,5 @@
 import type { Database } from '../store/database.js';
-import { inTransaction, isCheckViolation, isUniqueViolation, lockOrg, type Tx } from '../store/transaction.js';
+import { inTransaction, isCheckViolation, isUniqueViolation, lockOrg, lockPolicy, type Tx } from '../store/transaction.js';
 import { policyStore, type PolicyData, type PolicyRow, type PolicyWithCount } from '../store/policy-store.js';
 import { accountStore } from '../store/account-store.js';
 import { subscriptionStore } from '../store/subscription-store.js';
@@ -59,6 +59,13 @@ const DEFAULTS: PolicySettings = { isDefault: false, nonBillable: false, enforce
  * Every write here first locks the org row, so rule checks and writes of concurrent requests
  * for one org happen one after the other; partial unique indexes and CHECK constraints in the
  * schema back the rules up should any path ever skip a check.
+ *
+ * Paths outside this service change accounts without the org lock (a SCIM claim, a JIT sign-in),
+ * so a write that depends on who is in a policy also takes the lock order's next steps
+ * (docs/decisions.md, "Lock order"): org → policy → the accounts, in id order. Making a policy
+ * non-billable locks its members before counting the synced ones: a claim in flight has either
+ * committed (and is counted: 409) or waits, and then finds the account non-billable and moves it
+ * out (the IdP wins). The schema refuses whatever slips through (Account_synced_never_non_billable_check).
  */
 export function createPolicyService(db: Database) {
   async function mustGet(tx: Tx, ctx: RequestContext, id: string) {
@@ -133,6 +140,11 @@ export function createPolicyService(db: Database) {
         return await inTransaction(db, async (tx) => {
           await lockOrg(tx, ctx.orgId);
           const before = await mustGet(tx, ctx, id);
+          // (The default policy is refused below, and locking all its members for that would be waste.)
+          if (data.nonBillable === true && !before.nonBillable && !before.isDefault && !data.isDefault) {
+            await lockPolicy(tx, ctx.orgId, id, 'update');
+            await policyStore.lockMembers(tx, ctx.orgId, id);
+          }
           const merged = { ...before, ...data } as PolicyRow;
           await checkChange(tx, ctx, before, settings(merged));
           if (data.isDefault && !before.isDefault) await makeDefault(tx, ctx, id);
@@ -154,6 +166,9 @@ export function createPolicyService(db: Database) {
         await lockOrg(tx, ctx.orgId);
         const p = await mustGet(tx, ctx, id);
         assertDeletable(p);
+        // A JIT sign-in placing an account in this policy holds its KEY SHARE lock until it
+        // commits; then the move below sees that account too (the foreign key would refuse the delete).
+        await lockPolicy(tx, ctx.orgId, id, 'update');
         const target = await policyStore.defaultPolicy(tx, ctx.orgId);
         const moved = await accountStore.movePolicyMembers(tx, ctx.orgId, id, target.id);
         await policyStore.delete(tx, ctx.orgId, id);
@@ -180,8 +195,11 @@ export function createPolicyService(db: Database) {
       const ids = [...new Set(accountIds)];
       return inTransaction(db, async (tx) => {
         await lockOrg(tx, ctx.orgId);
-        await accountStore.lockForUpdate(tx, ctx.orgId, ids.filter((i) => /^[0-9a-f-]{36}$/i.test(i)));
         const policy = await mustGet(tx, ctx, id);
+        await lockPolicy(tx, ctx.orgId, id, 'key share');
+        // Locked before they are read: a claim in flight has committed (and the move is refused) or
+        // waits, then finds the account in this policy and, if it is non-billable, moves it out.
+        await accountStore.lockForUpdate(tx, ctx.orgId, ids.filter((i) => /^[0-9a-f-]{36}$/i.test(i)));
         const accounts = await accountStore.getMany(tx, ctx.orgId, ids);
         const found = new Set(accounts.map((a) => a.id));
         const missing = accountIds.map((a, i) => ({ a, i })).filter(({ a }) => !found.has(a));

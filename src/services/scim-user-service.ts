@@ -73,12 +73,11 @@ export function createScimUserService(db: Database) {
     if (created) {
       audits.push({ action: 'account.create', targetType: 'account', targetId: created.id, after: { email: created.email, managed: created.managed, source: 'scim', directoryId: ctx.directoryId } });
     }
-    const account = created ?? (await scimAccountStore.findByEmail(tx, ctx.orgId, email.normalized))!;
-    if (account.source !== 'scim' || account.directoryId !== ctx.directoryId) {
-      await scimAccountStore.markSynced(tx, ctx.orgId, account.id, ctx.directoryId, input.columns.externalId);
-      written = true;
-      audits.push({ action: 'account.claim', targetType: 'account', targetId: account.id, before: { source: account.source, directoryId: account.directoryId }, after: { source: 'scim', directoryId: ctx.directoryId } });
-    }
+    // Locked before it is read (lock order: docs/decisions.md): the policy flag read here is the
+    // one a concurrent policy change or move committed, or that change waits for this claim.
+    const account = created ?? (await scimAccountStore.findByEmailForUpdate(tx, ctx.orgId, email.normalized))!;
+    // The identity provider wins (issue 11): an account claimed in a non-billable policy leaves it
+    // first (the schema refuses a synced account there: Account_synced_never_non_billable_check).
     if (account.policyId && account.policyNonBillable) {
       const target = { id: await scimAccountStore.moveToDefaultPolicy(tx, ctx.orgId, account.id) };
       written = true;
@@ -87,7 +86,12 @@ export function createScimUserService(db: Database) {
         before: { policyId: account.policyId, nonBillable: true }, after: { policyId: target.id, reason: 'synced accounts cannot sit in the non-billable policy' },
       });
     }
-    return written ? (await scimAccountStore.findByEmail(tx, ctx.orgId, email.normalized))! : account;
+    if (account.source !== 'scim' || account.directoryId !== ctx.directoryId) {
+      await scimAccountStore.markSynced(tx, ctx.orgId, account.id, ctx.directoryId, input.columns.externalId);
+      written = true;
+      audits.push({ action: 'account.claim', targetType: 'account', targetId: account.id, before: { source: account.source, directoryId: account.directoryId }, after: { source: 'scim', directoryId: ctx.directoryId } });
+    }
+    return written ? (await scimAccountStore.findByEmailForUpdate(tx, ctx.orgId, email.normalized))! : account;
   }
 
   /**

@@ -233,41 +233,45 @@ export function createSignInService(db: Database, opts: SignInServiceOptions) {
      */
     async complete(conn: SsoConnectionRow, answer: VerifiedAnswer, request: SsoRequestRow | null, meta: { now: Date; requestId: string | null }): Promise<SignInResult> {
       const ctx = ssoCtx(conn, meta.now, meta.requestId);
-      return inTransaction(db, async (tx) => {
-        const checks: SsoCheck[] = [...answer.checks];
-        checks.push(request
-          ? { name: 'request', passed: true, detail: `answers our request ${request.id}` }
-          : { name: 'request', passed: true, detail: 'IdP-initiated (allowed by this connection)' });
-        const ev = await evaluate(tx, conn, answer, meta.now);
-        checks.push(...ev.checks);
-        // A replayed answer is refused even for a test: its first use already counted.
-        if (ev.replayed) throw Object.assign(new SsoRefused('replayed', ev.refusal!.message, checks, 403), { email: answer.profile.email });
-        if (request?.purpose === 'test' && request.testId) {
-          const run = await completeTest(tx, conn, request.testId, { checks, refusal: ev.refusal, answer, account: ev.account, policy: ev.policy }, ctx);
-          return { kind: 'test', run, accountEmail: ev.account?.email ?? (ev.jit ? `${ev.jit.email} (would be created)` : null), policyName: ev.policy?.name ?? null };
+      // Two first logins of one person at once, or a JIT login racing the IdP's SCIM push of the
+      // same person: the other transaction created the account first. The sign-in runs again and
+      // finds that account (issue 11: a JIT login does not fail because of a concurrent create).
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await inTransaction(db, async (tx) => {
+            const checks: SsoCheck[] = [...answer.checks];
+            checks.push(request
+              ? { name: 'request', passed: true, detail: `answers our request ${request.id}` }
+              : { name: 'request', passed: true, detail: 'IdP-initiated (allowed by this connection)' });
+            const ev = await evaluate(tx, conn, answer, meta.now);
+            checks.push(...ev.checks);
+            // A replayed answer is refused even for a test: its first use already counted.
+            if (ev.replayed) throw Object.assign(new SsoRefused('replayed', ev.refusal!.message, checks, 403), { email: answer.profile.email });
+            if (request?.purpose === 'test' && request.testId) {
+              const run = await completeTest(tx, conn, request.testId, { checks, refusal: ev.refusal, answer, account: ev.account, policy: ev.policy }, ctx);
+              return { kind: 'test', run, accountEmail: ev.account?.email ?? (ev.jit ? `${ev.jit.email} (would be created)` : null), policyName: ev.policy?.name ?? null };
+            }
+            if (ev.refusal) throw Object.assign(new SsoRefused(ev.refusal.reason, ev.refusal.message, checks, 403), { email: answer.profile.email });
+            let account = ev.account;
+            if (!account && ev.jit) {
+              account = await createJitAccount(tx, ctx, ev.jit, answer);
+            }
+            const policy = ev.policy!;
+            const token = randomToken();
+            const maxAgeSeconds = policy.sessionDurationMinutes * 60;
+            const expiresAt = new Date(meta.now.getTime() + maxAgeSeconds * 1000);
+            await sessionStore.create(tx, { tokenHash: sha256Hex(token), orgId: conn.orgId, accountId: account!.id, connectionId: conn.id, method: answer.protocol, expiresAt });
+            await audit(tx, ctx, {
+              action: 'sso.login.succeeded', targetType: 'account', targetId: account!.id,
+              after: { email: account!.email, connection: conn.name, protocol: answer.protocol, policyId: policy.id, sessionExpiresAt: expiresAt, jit: Boolean(ev.jit), subject: answer.profile.subject },
+            });
+            return { kind: 'session', token, expiresAt, maxAgeSeconds, account: { id: account!.id, email: account!.email } };
+          });
+        } catch (err) {
+          if (!isUniqueViolation(err, 'emailNormalized')) throw err;
+          if (attempt >= 3) throw new SsoRefused('retry', 'your account was being created by another sign-in; sign in again', [...answer.checks], 403);
         }
-        if (ev.refusal) throw Object.assign(new SsoRefused(ev.refusal.reason, ev.refusal.message, checks, 403), { email: answer.profile.email });
-        let account = ev.account;
-        if (!account && ev.jit) {
-          try {
-            account = await createJitAccount(tx, ctx, ev.jit, answer);
-          } catch (err) {
-            // Two first logins of one person at once: the other one created the account.
-            if (isUniqueViolation(err)) throw new SsoRefused('retry', 'your account was being created by another sign-in; sign in again', checks, 403);
-            throw err;
-          }
-        }
-        const policy = ev.policy!;
-        const token = randomToken();
-        const maxAgeSeconds = policy.sessionDurationMinutes * 60;
-        const expiresAt = new Date(meta.now.getTime() + maxAgeSeconds * 1000);
-        await sessionStore.create(tx, { tokenHash: sha256Hex(token), orgId: conn.orgId, accountId: account!.id, connectionId: conn.id, method: answer.protocol, expiresAt });
-        await audit(tx, ctx, {
-          action: 'sso.login.succeeded', targetType: 'account', targetId: account!.id,
-          after: { email: account!.email, connection: conn.name, protocol: answer.protocol, policyId: policy.id, sessionExpiresAt: expiresAt, jit: Boolean(ev.jit), subject: answer.profile.subject },
-        });
-        return { kind: 'session', token, expiresAt, maxAgeSeconds, account: { id: account!.id, email: account!.email } };
-      });
+      }
     },
 
     /**

@@ -34,6 +34,23 @@ export const auditStore = {
              NULLIF(e."before", 'null'::jsonb), NULLIF(e."after", 'null'::jsonb), e."requestId"
       FROM jsonb_to_recordset(${rows}::jsonb) AS e("actor" text, "action" text, "targetType" text, "targetId" text, "before" jsonb, "after" jsonb, "requestId" text)`;
   },
+  /**
+   * The accounts a migration moved whose billability is not recomputed yet, per org: the audit
+   * rows the migration wrote (actor system:migration, after.billabilitySynced = false).
+   */
+  async unsyncedMigrationMoves(tx: SqlTx, migration: string): Promise<{ orgId: string; accountIds: string[] }[]> {
+    return tx.$queryRaw<{ orgId: string; accountIds: string[] }[]>`
+      SELECT "orgId"::text AS "orgId", array_agg("targetId" ORDER BY "targetId") AS "accountIds" FROM "AuditEvent"
+      WHERE "actor" = 'system:migration' AND "action" = 'policy.members.move'
+        AND "after"->>'migration' = ${migration} AND "after"->>'billabilitySynced' = 'false'
+      GROUP BY "orgId"`;
+  },
+  async markMigrationMovesSynced(tx: SqlTx, orgId: string, migration: string): Promise<void> {
+    await tx.$executeRaw`
+      UPDATE "AuditEvent" SET "after" = jsonb_set("after", '{billabilitySynced}', 'true'::jsonb)
+      WHERE "orgId" = ${orgId}::uuid AND "actor" = 'system:migration' AND "action" = 'policy.members.move'
+        AND "after"->>'migration' = ${migration} AND "after"->>'billabilitySynced' = 'false'`;
+  },
   /** Newest first: an admin asks "what just happened". */
   async list(tx: Tx, orgId: string, page: PageRequest, filter: { action?: string | undefined; targetId?: string | undefined } = {}) {
     const rows = await tx.auditEvent.findMany({

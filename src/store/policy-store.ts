@@ -38,6 +38,10 @@ export const policyStore = {
   async nonBillablePolicy(tx: Tx, orgId: string): Promise<PolicyRow | null> {
     return tx.policy.findFirst({ where: { orgId, nonBillable: true } });
   },
+  /** Step 3 of the lock order: the policy's member accounts, FOR UPDATE, in id order. */
+  async lockMembers(tx: Tx, orgId: string, policyId: string): Promise<void> {
+    await tx.$executeRaw`SELECT 1 FROM "Account" WHERE "orgId" = ${orgId}::uuid AND "policyId" = ${policyId}::uuid ORDER BY "id" FOR UPDATE`;
+  },
   async syncedMemberCount(tx: Tx, orgId: string, policyId: string): Promise<number> {
     return tx.account.count({ where: { orgId, policyId, source: 'scim' } });
   },

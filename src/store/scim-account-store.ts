@@ -6,14 +6,18 @@ import type { AccountRow } from './account-store.js';
  * The account reads and writes a SCIM push makes, each one statement: the account with what its
  * policy says (non-billable or not), and the creation of a synced account that decides `managed`
  * and the default policy in SQL. (account-store.ts needs two or three statements for each.)
+ *
+ * The policy's flag is read from the account row itself (Account.policyNonBillable, which the
+ * composite foreign key keeps equal to the policy's: ON UPDATE CASCADE), not from a join: a claim
+ * locks the account row and so reads the flag as the last committed policy change left it; a join
+ * would read the Policy row from the statement's snapshot (docs/decisions.md, "Lock order").
  */
 export type LinkedAccount = AccountRow & { policyNonBillable: boolean };
 
 const columns = Prisma.sql`
   a."id"::text AS "id", a."orgId"::text AS "orgId", a."email", a."emailNormalized", a."displayName", a."givenName", a."familyName",
   a."managed", a."status"::text AS "status", a."source"::text AS "source", a."directoryId"::text AS "directoryId", a."externalId",
-  a."policyId"::text AS "policyId", a."billable", a."createdAt", a."updatedAt",
-  COALESCE(p."nonBillable", false) AS "policyNonBillable"`;
+  a."policyId"::text AS "policyId", a."billable", a."createdAt", a."updatedAt", a."policyNonBillable"`;
 
 /** The org's default policy (every org has one), as a subquery. */
 const defaultPolicyOf = (orgId: string) => Prisma.sql`(SELECT p."id" FROM "Policy" p WHERE p."orgId" = ${orgId}::uuid AND p."isDefault" LIMIT 1)`;
@@ -46,15 +50,18 @@ export const scimAccountStore = {
   /** The account with its policy's nonBillable flag, by id. */
   async get(tx: SqlTx, orgId: string, id: string): Promise<LinkedAccount | null> {
     const rows = await tx.$queryRaw<LinkedAccount[]>`
-      SELECT ${columns} FROM "Account" a LEFT JOIN "Policy" p ON p."id" = a."policyId"
-      WHERE a."orgId" = ${orgId}::uuid AND a."id" = ${id}::uuid`;
+      SELECT ${columns} FROM "Account" a WHERE a."orgId" = ${orgId}::uuid AND a."id" = ${id}::uuid`;
     return rows[0] ?? null;
   },
-  /** The account of an email (normalised) in the org, with its policy's nonBillable flag. */
-  async findByEmail(tx: SqlTx, orgId: string, emailNormalized: string): Promise<LinkedAccount | null> {
+  /**
+   * The account of an email (normalised) in the org, with its policy's nonBillable flag, locked
+   * (FOR UPDATE) for the claim that follows: a concurrent policy change or move of this account
+   * either committed before (and is read here) or waits for this transaction.
+   */
+  async findByEmailForUpdate(tx: SqlTx, orgId: string, emailNormalized: string): Promise<LinkedAccount | null> {
     const rows = await tx.$queryRaw<LinkedAccount[]>`
-      SELECT ${columns} FROM "Account" a LEFT JOIN "Policy" p ON p."id" = a."policyId"
-      WHERE a."orgId" = ${orgId}::uuid AND a."emailNormalized" = ${emailNormalized}`;
+      SELECT ${columns} FROM "Account" a
+      WHERE a."orgId" = ${orgId}::uuid AND a."emailNormalized" = ${emailNormalized} FOR UPDATE`;
     return rows[0] ?? null;
   },
 
@@ -79,7 +86,7 @@ export const scimAccountStore = {
         ON CONFLICT ("orgId", "emailNormalized") DO NOTHING
         RETURNING *
       )
-      SELECT ${columns} FROM ins a LEFT JOIN "Policy" p ON p."id" = a."policyId"`;
+      SELECT ${columns} FROM ins a`;
     return rows[0] ?? null;
   },
 };

@@ -184,7 +184,11 @@ export const scimUserStore = {
       SELECT ${userColumns} FROM "ScimUser" u WHERE u."directoryId" = ${directoryId}::uuid AND u."userNameNormalized" = ${userNameNormalized}`;
     return rows[0] ?? null;
   },
-  /** The live user with its account's email, source and status, in one statement (PUT/PATCH, inside their transaction). */
+  /**
+   * The live user with its account's email, source and status, in one statement (PUT/PATCH,
+   * inside their transaction). Locked (step 3 of the lock order, docs/decisions.md, before any account row): two writes of
+   * one user queue here instead of one failing the version check of the other.
+   */
   async getForWrite(tx: SqlTx, directoryId: string, id: string): Promise<ScimUserForWrite | null> {
     if (!UUID.test(id)) return null;
     const rows = await tx.$queryRaw<(ScimUserRow & { aId: string | null; aEmail: string | null; aSource: string | null; aStatus: string | null })[]>`
@@ -193,7 +197,8 @@ export const scimUserStore = {
              u."userType", u."employeeNumber", u."department", u."resource", u."version", u."deletedAt", u."createdAt", u."updatedAt",
              a."id"::text AS "aId", a."emailNormalized" AS "aEmail", a."source"::text AS "aSource", a."status"::text AS "aStatus"
       FROM "ScimUser" u LEFT JOIN "Account" a ON a."id" = u."accountId"
-      WHERE u."id" = ${id}::uuid AND u."directoryId" = ${directoryId}::uuid AND u."deletedAt" IS NULL`;
+      WHERE u."id" = ${id}::uuid AND u."directoryId" = ${directoryId}::uuid AND u."deletedAt" IS NULL
+      FOR UPDATE OF u`;
     const r = rows[0];
     if (!r) return null;
     const { aId, aEmail, aSource, aStatus, ...user } = r;

@@ -1,5 +1,6 @@
 import { Prisma } from '../generated/prisma/client.js';
 import type { Database } from './database.js';
+import { PolicyViolation } from '../domain/errors.js';
 
 export type Tx = Prisma.TransactionClient;
 
@@ -50,7 +51,7 @@ export async function inSqlTransaction<T>(db: Database, fn: (tx: SqlTx) => Promi
     try {
       return await db.sqlTransaction(fn);
     } catch (err) {
-      if (attempt >= 6 || !isRetryable(err)) throw err;
+      if (attempt >= 6 || !isRetryable(err)) throw mapBackstop(err);
       await new Promise((r) => setTimeout(r, Math.random() * 25 * 2 ** attempt));
     }
   }
@@ -68,13 +69,36 @@ export async function inTransaction<T>(db: Database, fn: (tx: Tx) => Promise<T>)
     try {
       return await db.prisma.$transaction(fn, { maxWait: 10_000, timeout: 30_000 });
     } catch (err) {
-      if (attempt >= 6 || !isRetryable(err)) throw err;
+      if (attempt >= 6 || !isRetryable(err)) throw mapBackstop(err);
       await new Promise((r) => setTimeout(r, Math.random() * 25 * 2 ** attempt));
     }
   }
 }
 
+/**
+ * The schema's guarantee of SPEC §3 "a synced account is never in a non-billable policy"
+ * (migration 20261207000000_synced_never_non_billable): the CHECK on the account's copy of its
+ * policy's flag, and the composite foreign key that keeps the copy true. A transaction that trips
+ * one lost a race the services' checks could not see (they read before the other committed): it is
+ * retried like a deadlock, and the retry reads the committed state — a SCIM claim then moves the
+ * account out of the non-billable policy (the IdP wins), an admin change meets the service's own
+ * check and its 409. Should the retries run out, the answer is still that rule's 409, never a 500.
+ */
+const SYNCED_RULE_BACKSTOPS = ['Account_synced_never_non_billable_check', 'Account_policyId_policyNonBillable_fkey'];
+
+export function isSyncedRuleBackstop(err: unknown): boolean {
+  const e = err as { code?: unknown; constraint?: unknown; message?: unknown; meta?: unknown } | null;
+  const text = `${String(e?.message ?? '')} ${JSON.stringify(e?.meta ?? {})} ${String(e?.constraint ?? '')}`;
+  return SYNCED_RULE_BACKSTOPS.some((c) => text.includes(c));
+}
+
+function mapBackstop(err: unknown): unknown {
+  if (!isSyncedRuleBackstop(err)) return err;
+  return new PolicyViolation('non-billable-no-synced-accounts', 'A non-billable policy cannot contain accounts synced from an identity provider; a concurrent change made this one break that rule, retry it.');
+}
+
 function isRetryable(err: unknown): boolean {
+  if (isSyncedRuleBackstop(err)) return true;
   if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2034') return true;
   const code = (err as { code?: unknown } | null)?.code;
   if (code === '40P01' || code === '40001') return true; // from pg directly (inSqlTransaction)
@@ -98,6 +122,18 @@ export function isUniqueViolation(err: unknown, index?: string): boolean {
 export function isCheckViolation(err: unknown, constraint: string): boolean {
   const text = err instanceof Error ? `${err.message} ${JSON.stringify((err as { meta?: unknown }).meta ?? {})}` : '';
   return text.includes(constraint);
+}
+
+/**
+ * Step 2 of the lock order (docs/decisions.md): the policy row, after the org's. `update` for a
+ * write of the policy itself (flag, deletion), `key share` for placing accounts in it — the lock
+ * its foreign key check takes anyway, taken explicitly before the accounts' so the order holds.
+ */
+export async function lockPolicy(tx: Tx, orgId: string, policyId: string, mode: 'update' | 'key share'): Promise<boolean> {
+  const rows = mode === 'update'
+    ? await tx.$queryRaw<{ id: string }[]>`SELECT "id"::text AS id FROM "Policy" WHERE "id" = ${policyId}::uuid AND "orgId" = ${orgId}::uuid FOR UPDATE`
+    : await tx.$queryRaw<{ id: string }[]>`SELECT "id"::text AS id FROM "Policy" WHERE "id" = ${policyId}::uuid AND "orgId" = ${orgId}::uuid FOR KEY SHARE`;
+  return rows.length === 1;
 }
 
 /**

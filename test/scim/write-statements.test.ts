@@ -53,7 +53,9 @@ describe('SCIM user writes and billability', () => {
 
   it.runIf(onPostgres)('PATCH displayName: no account lock, no billability statements; the read is the transaction\'s first statement (5 in all)', async () => {
     const sent = await statements(() => patch([{ op: 'replace', path: 'displayName', value: 'Ann A.' }]).expect(200));
-    expect(sent.some((s) => /FOR UPDATE/i.test(s) && s.includes('"Account"'))).toBe(false);
+    // The read locks the ScimUser row only (FOR UPDATE OF u: step 3 of the lock order), never its account.
+    expect(sent.some((s) => /FOR UPDATE(?! OF u\b)/i.test(s) && s.includes('"Account"'))).toBe(false);
+    expect(sent.some((s) => /FOR UPDATE OF u\b/.test(s))).toBe(true);
     expect(sent.some((s) => s.includes('"Subscription"'))).toBe(false);
     expect(sent.map((s) => s.trim().split(/[\s;]+/)[0]!.toUpperCase())).toEqual(['BEGIN', 'SELECT', 'UPDATE', 'INSERT', 'COMMIT']);
   });

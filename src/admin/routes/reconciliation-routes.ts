@@ -6,6 +6,7 @@ import { emptyBody, idParams, orgParams, pageQuery, uuid } from '../schemas.js';
 export const reconciliationCreatedOut = z.object({
   id: uuid, status: z.enum(['done', 'failed']), corrections: z.number().describe('accounts whose ledger state or stored flag had to be corrected'),
   billableCount: z.number(), ledgerCount: z.number().describe("billable accounts by the ledger's net state before the corrections"),
+  invariantViolations: z.number().describe('synced accounts found in a non-billable policy and moved to the default policy (SPEC §3); the schema forbids them, so anything but 0 is a defect to report'),
 }).openapi('ReconciliationCreated');
 
 export const reconciliationRunOut = z.object({
@@ -16,6 +17,7 @@ export const reconciliationRunOut = z.object({
     accounts: z.number(), billableCount: z.number(), ledgerCount: z.number(), deltasWritten: z.number(),
     added: z.array(uuid), removed: z.array(uuid), flagsFixed: z.number(), flagIds: z.array(uuid), truncated: z.boolean(),
     pendingDeltas: z.number(), durationMs: z.number(),
+    invariant: z.object({ rule: z.string(), violations: z.number(), accountIds: z.array(uuid), flagDrift: z.number() }),
   }).partial().extend({ error: z.string().optional() }).nullable(),
 }).openapi('ReconciliationRun');
 
