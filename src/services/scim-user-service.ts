@@ -1,6 +1,6 @@
 import type { Database } from '../store/database.js';
 import { ANCHOR_STEP, scimTotals, type CountToken } from './scim-totals.js';
-import { deferWrite, inSqlTransaction, inTransaction, isUniqueViolation, type SqlTx } from '../store/transaction.js';
+import { deferWrite, inSqlTransaction, inTransaction, isUniqueViolation, WriteConflict, type SqlTx } from '../store/transaction.js';
 import { auditStore } from '../store/audit-store.js';
 import { scimAccountStore, type LinkedAccount } from '../store/scim-account-store.js';
 import { sameEmails, scimEmailsOf, scimUserStore, type ListKey, type ScimEmail, type ScimUserColumns, type ScimUserRow } from '../store/scim-user-store.js';
@@ -222,8 +222,8 @@ export function createScimUserService(db: Database) {
 
   /**
    * PUT and PATCH: in one transaction, reads the live user (with its account), asks `change` for
-   * the new state, and writes it. The UPDATE is guarded by the version read (a concurrent write
-   * in between is a 412, not a lost update).
+   * the new state, and writes it. The UPDATE is guarded by the version read: a concurrent write
+   * in between is not lost, the transaction runs again on the new state (WriteConflict).
    */
   async function writeUser(ctx: DirectoryContext, id: string, change: (current: ScimUserRow) => Promise<ScimUserInput | null>): Promise<ScimUserRow> {
     let userName: string | null = null;
@@ -244,7 +244,9 @@ export function createScimUserService(db: Database) {
         // Email rows are rewritten only when they change (PATCHes of other attributes leave them).
         const emails = sameEmails(scimEmailsOf(before.resource), input.emails) ? null : input.emails;
         const user = await scimUserStore.update(tx, before, before.version, { ...input.columns, accountId, resource: input.resource }, emails, ctx.now);
-        if (!user) throw new PreconditionFailed('the user changed while this request was applied; retry');
+        // A concurrent write committed between the read and this UPDATE: run it again on the new
+        // state (If-Match, if sent, is then compared with that state). Never a 412 by itself.
+        if (!user) throw new WriteConflict('the user');
         if (before.active !== user.active) {
           audits.push({ action: user.active ? 'scim.user.activate' : 'scim.user.deactivate', targetType: 'scim-user', targetId: id, before: { active: before.active }, after: { active: user.active } });
         } else {
