@@ -103,7 +103,7 @@ export const scimGroupStore = {
       ), live AS (
         SELECT u."id", w."display" FROM "ScimUser" u JOIN wanted w ON w."id" = u."id"
         WHERE u."directoryId" = ${group.directoryId}::uuid AND u."deletedAt" IS NULL AND NOT EXISTS (SELECT 1 FROM "foreign")
-        FOR SHARE OF u
+        FOR KEY SHARE OF u
       ), ins AS (
         INSERT INTO "ScimGroupMember" ("orgId", "directoryId", "groupId", "userId", "display")
         SELECT ${group.orgId}::uuid, ${group.directoryId}::uuid, ${group.id}::uuid, l."id", l."display" FROM live l

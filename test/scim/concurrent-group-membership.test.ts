@@ -184,3 +184,54 @@ describe('If-Match is still a precondition', () => {
     expect((await s.get(`/Users/${u!.id}`).expect(200)).body.title).not.toBe('stale');
   });
 });
+
+describe('membership races with user writes (PostgreSQL runs them at once; PGlite one after the other)', () => {
+  const ROUNDS = process.env.DATABASE_URL ? 20 : 3;
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  /** Alternately one request or the other goes first, by 0–9 ms. */
+  const offsets = (i: number): [number, number] => (i % 2 === 0 ? [0, (i * 3) % 10] : [(i * 3) % 10, 0]);
+  const timed = async (ms: number, send: () => PromiseLike<{ status: number; text: string }>) => {
+    await sleep(ms);
+    const t = performance.now();
+    const res = await send();
+    return { status: res.status, text: res.text, ms: performance.now() - t };
+  };
+
+  it('group add vs DELETE of the same user: both succeed, and a deleted user is never left a member or granted access', async () => {
+    const users = await createUsers('delrace', ROUNDS);
+    const g = (await s.post('/Groups', { schemas: [SCIM_GROUP], displayName: 'Jira Users Del' }).expect(201)).body;
+    await app.http.post(`/api/v1/orgs/${dir.orgId}/directories/${dir.id}/group-mappings`).set(bearer(dir.orgKey))
+      .send({ group: 'Jira Users Del', siteId: site, product: 'jira' }).expect(201);
+    const slow: number[] = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      const u = users[i]!;
+      const [a, b] = offsets(i);
+      const [add, del] = await Promise.all([timed(a, () => s.patch(`/Groups/${g.id}`, addOp(u.id))), timed(b, () => s.delete(`/Users/${u.id}`))]);
+      expect([add.status, del.status], `round ${i}: ${add.text} ${del.text}`).toEqual([204, 204]);
+      slow.push(Math.max(add.ms, del.ms));
+      expect(await db().scimGroupMember.count({ where: { groupId: g.id, userId: u.id } }), `round ${i}: no membership of a deleted user`).toBe(0);
+      expect(await db().productAccess.count({ where: { accountId: u.accountId, grantedBy: { startsWith: 'group:' } } }), `round ${i}: no access`).toBe(0);
+    }
+    expect(Math.max(...slow), 'no round waited for deadlock detection (1 s)').toBeLessThan(900);
+  });
+
+  it('group add vs deactivation of the same user: both succeed; the member stays, without mapped access', async () => {
+    const users = await createUsers('deactrace', ROUNDS);
+    const g = (await s.post('/Groups', { schemas: [SCIM_GROUP], displayName: 'Jira Users Deact' }).expect(201)).body;
+    await app.http.post(`/api/v1/orgs/${dir.orgId}/directories/${dir.id}/group-mappings`).set(bearer(dir.orgKey))
+      .send({ group: 'Jira Users Deact', siteId: site, product: 'jira' }).expect(201);
+    const slow: number[] = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      const u = users[i]!;
+      const [a, b] = offsets(i);
+      const deactivate = { schemas: [PATCH_OP], Operations: [{ op: 'Replace', path: 'active', value: 'False' }] };
+      const [add, off] = await Promise.all([timed(a, () => s.patch(`/Groups/${g.id}`, addOp(u.id))), timed(b, () => s.patch(`/Users/${u.id}`, deactivate))]);
+      expect([add.status, off.status], `round ${i}: ${add.text} ${off.text}`).toEqual([204, 204]);
+      slow.push(Math.max(add.ms, off.ms));
+      expect(await memberIds(g.id), `round ${i}`).toContain(u.id);
+      expect(await db().productAccess.count({ where: { accountId: u.accountId, grantedBy: { startsWith: 'group:' } } }), `round ${i}: an inactive user holds no group access`).toBe(0);
+      expect(await billable([u.accountId]), `round ${i}`).toEqual([]);
+    }
+    expect(Math.max(...slow), 'no round waited for deadlock detection (1 s)').toBeLessThan(900);
+  });
+});
