@@ -5,6 +5,8 @@ import type { ScimGroupService } from '../services/scim-group-service.js';
 import { compileFilter, compileSort, type ScimKind, type ScimWhere } from './filter.js';
 import { normalisePatch, normaliseResource } from './dialect.js';
 import { etag, groupInput, parseIfMatch, renderGroup, renderUser, userInput } from './resources.js';
+import { planGroupPatch } from './group-patch.js';
+import { PATCH_OP } from './dialect-schema.js';
 import { attributesOf, listQuery, listResponse, type AttributeSpec } from './query.js';
 
 /** The outcome of a SCIM call, independent of express (an HTTP-free request object, like polis). */
@@ -20,6 +22,8 @@ function patched(r: ScimRequest, status200: ScimResult): ScimResult {
   return r.patchNoContent ? { ...status200, status: 204, body: undefined } : status200;
 }
 const skippedNote = (skipped: string[]) => (skipped.length ? { note: `skipped ${skipped.length} member id(s) that name no user: ${skipped.slice(0, 5).join(', ')}` } : {});
+
+const withoutMembers = ({ members: _members, ...attributes }: ReturnType<typeof groupInput>) => attributes;
 
 function expectedVersion(ifMatch: string | undefined, current?: number): number | null {
   const v = parseIfMatch(ifMatch);
@@ -66,7 +70,7 @@ export function userHandlers(users: ScimUserService) {
     },
     async patch(r: ScimRequest): Promise<ScimResult> {
       // Applied to the user as the write's transaction reads it; a concurrent write between that
-      // read and the UPDATE is reported (412, retried by the IdP), not lost.
+      // read and the UPDATE makes the transaction run again on the new state (never a 412 without If-Match).
       const u = await users.patch(r.ctx, r.id!, async (current) => {
         expectedVersion(r.ifMatch, current.version);
         const full = renderUser(current, r.base);
@@ -109,18 +113,32 @@ export function groupHandlers(groups: ScimGroupService) {
       return { status: 201, body, headers: { ETag: etag(g.version), Location: `${r.base}/Groups/${g.id}` }, resourceId: g.id, ...skippedNote(skipped) };
     },
     async replace(r: ScimRequest): Promise<ScimResult> {
-      const current = await groups.get(r.ctx, r.id!);
-      const version = expectedVersion(r.ifMatch, current.version);
-      const { group: g, skipped } = await groups.replace(r.ctx, r.id!, groupInput(normaliseResource('Group', r.body)), version ?? current.version);
+      const input = groupInput(normaliseResource('Group', r.body));
+      const { members, ...attributes } = input;
+      // If-Match is compared with the version the write locks; without one, concurrent PUTs queue.
+      const { group: g, skipped } = await groups.write(r.ctx, r.id!, expectedVersion(r.ifMatch), async () => ({ attributes, members: [{ op: 'replace', members }] }));
       const [body] = await render(r, [g], attributesOf(r.query));
       return { status: 200, body, headers: { ETag: etag(g.version) }, resourceId: g.id, ...skippedNote(skipped) };
     },
     async patch(r: ScimRequest): Promise<ScimResult> {
-      const current = await groups.get(r.ctx, r.id!);
-      const version = expectedVersion(r.ifMatch, current.version);
-      const [full] = await render(r, [current], undefined);
-      const result = await applyPatch(full!, normalisePatch('Group', r.body, full), SCIMMY.Schemas.Group);
-      const out = result ? await groups.replace(r.ctx, r.id!, groupInput(result), version ?? current.version) : { group: current, skipped: [] };
+      // Membership changes are row operations (Entra and Okta send them without If-Match, several at
+      // once: they all apply); the other attributes are patched by scimmy on the locked group.
+      const version = expectedVersion(r.ifMatch);
+      const plan = planGroupPatch(normalisePatch('Group', r.body));
+      const out = await groups.write(r.ctx, r.id!, version, async (current, members) => {
+        if (plan) {
+          if (!plan.attributes.length) return plan.members.length ? { attributes: null, members: plan.members } : null;
+          const result = await applyPatch(renderGroup(current, null, r.base), { schemas: [PATCH_OP], Operations: plan.attributes }, SCIMMY.Schemas.Group);
+          const attributes = result ? withoutMembers(groupInput(result)) : null;
+          return attributes || plan.members.length ? { attributes, members: plan.members } : null;
+        }
+        // An operation on members of another shape: the whole PatchOp on the full group.
+        const full = renderGroup(current, (await members()).map((m) => ({ value: m.userId, display: m.display })), r.base);
+        const result = await applyPatch(full, normalisePatch('Group', r.body, full), SCIMMY.Schemas.Group);
+        if (!result) return null;
+        const { members: list, ...attributes } = groupInput(result);
+        return { attributes, members: [{ op: 'replace', members: list }] };
+      });
       const g = out.group;
       // Entra PATCHes large groups: don't render the member list nobody will read.
       const [body] = r.patchNoContent ? [undefined] : await render(r, [g], attributesOf(r.query));

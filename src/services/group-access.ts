@@ -16,6 +16,20 @@ export function normalizeGroupName(displayName: string): string {
   return displayName.toLowerCase();
 }
 
+/**
+ * The directory-level locks of a group write, taken before its group row (lock order: org →
+ * directory → SCIM group/user rows → policies → accounts; docs/decisions.md): the mapping lock
+ * shared and, when the directory has a mapping, the group-access lock. applyGroupAccess later in
+ * the same transaction takes them again (advisory locks are re-entrant), so it waits for nothing
+ * while holding the group row. Without a mapping there is no access to grant and nothing to wait for.
+ */
+export async function lockDirectoryForGroupWrite(tx: SqlTx, directoryId: string): Promise<void> {
+  if (!UUID.test(directoryId)) return;
+  const dir = directoryId.toLowerCase();
+  await deferWrite(tx, directoryStore.lockMappingsShared(tx, dir));
+  if (await groupMappingStore.directoryHasMappings(tx, dir)) await deferWrite(tx, directoryStore.lockGroupAccess(tx, dir));
+}
+
 export type GroupAccessChange = { granted: number; revoked: number; accountIds: string[]; deltas: NewDelta[] };
 
 /**

@@ -1,6 +1,6 @@
 import type { Database } from '../store/database.js';
 import { ANCHOR_STEP, scimTotals, type CountToken } from './scim-totals.js';
-import { deferWrite, inSqlTransaction, inTransaction, isUniqueViolation, type SqlTx } from '../store/transaction.js';
+import { deferWrite, inSqlTransaction, inTransaction, isUniqueViolation, WriteConflict, type SqlTx } from '../store/transaction.js';
 import { auditStore } from '../store/audit-store.js';
 import { scimAccountStore, type LinkedAccount } from '../store/scim-account-store.js';
 import { sameEmails, scimEmailsOf, scimUserStore, type ListKey, type ScimEmail, type ScimUserColumns, type ScimUserRow } from '../store/scim-user-store.js';
@@ -8,7 +8,7 @@ import type { Prisma } from '../generated/prisma/client.js';
 import { Conflict, InvalidInput, NotFound, PreconditionFailed } from '../domain/errors.js';
 import { parseEmail } from '../domain/identity.js';
 import { syncBillability } from './billability-sync.js';
-import { syncGroupAccess } from './group-access.js';
+import { lockDirectoryForGroupWrite, syncGroupAccess } from './group-access.js';
 import { actorLabel, type RequestContext } from './context.js';
 
 export { scimEmailsOf } from '../store/scim-user-store.js';
@@ -133,10 +133,14 @@ export function createScimUserService(db: Database) {
     known: KnownAccount[], audits: AuditRow[], cause: string,
   ) {
     const ids = [...new Set([before?.accountId ?? null, user.accountId].filter((a): a is string => a !== null))];
-    for (const id of ids) await settleAccountStatus(tx, ctx, user, id, known.find((a) => a.id === id) ?? null, audits);
-    await deferWrite(tx, auditStore.appendMany(tx, ctx.orgId, audits.map((a) => ({ ...a, actor: actorLabel(ctx.actor), requestId: ctx.requestId }))));
     const groupInputsChanged = before !== null &&
       (before.accountId !== user.accountId || before.active !== user.active || (before.deletedAt === null) !== (user.deletedAt === null));
+    // The directory's group locks before the account rows (lock order: directory → accounts): a
+    // group write holding them waits for no account this write holds (deactivation vs member add
+    // deadlocked otherwise).
+    if (groupInputsChanged) await lockDirectoryForGroupWrite(tx, ctx.directoryId);
+    for (const id of ids) await settleAccountStatus(tx, ctx, user, id, known.find((a) => a.id === id) ?? null, audits);
+    await deferWrite(tx, auditStore.appendMany(tx, ctx.orgId, audits.map((a) => ({ ...a, actor: actorLabel(ctx.actor), requestId: ctx.requestId }))));
     if (groupInputsChanged) {
       const previous = before.accountId !== null && before.accountId !== user.accountId ? [before.accountId] : [];
       await syncGroupAccess(tx, ctx, ctx.directoryId, [user.id], cause, previous);
@@ -226,8 +230,8 @@ export function createScimUserService(db: Database) {
 
   /**
    * PUT and PATCH: in one transaction, reads the live user (with its account), asks `change` for
-   * the new state, and writes it. The UPDATE is guarded by the version read (a concurrent write
-   * in between is a 412, not a lost update).
+   * the new state, and writes it. The UPDATE is guarded by the version read: a concurrent write
+   * in between is not lost, the transaction runs again on the new state (WriteConflict).
    */
   async function writeUser(ctx: DirectoryContext, id: string, change: (current: ScimUserRow) => Promise<ScimUserInput | null>): Promise<ScimUserRow> {
     let userName: string | null = null;
@@ -248,7 +252,9 @@ export function createScimUserService(db: Database) {
         // Email rows are rewritten only when they change (PATCHes of other attributes leave them).
         const emails = sameEmails(scimEmailsOf(before.resource), input.emails) ? null : input.emails;
         const user = await scimUserStore.update(tx, before, before.version, { ...input.columns, accountId, resource: input.resource }, emails, ctx.now);
-        if (!user) throw new PreconditionFailed('the user changed while this request was applied; retry');
+        // A concurrent write committed between the read and this UPDATE: run it again on the new
+        // state (If-Match, if sent, is then compared with that state). Never a 412 by itself.
+        if (!user) throw new WriteConflict('the user');
         if (before.active !== user.active) {
           audits.push({ action: user.active ? 'scim.user.activate' : 'scim.user.deactivate', targetType: 'scim-user', targetId: id, before: { active: before.active }, after: { active: user.active } });
         } else {
@@ -268,10 +274,16 @@ export function createScimUserService(db: Database) {
   async function deleteUser(ctx: DirectoryContext, id: string): Promise<void> {
     await inSqlTransaction(db, async (tx) => {
       const audits: AuditRow[] = [];
+      // The user leaves its groups: the directory's group locks first (lock order: directory → user rows).
+      await lockDirectoryForGroupWrite(tx, ctx.directoryId);
       const before = await scimUserStore.getForWrite(tx, ctx.directoryId, id);
       if (!before) throw new NotFound('User', id);
+      // FOR UPDATE: a concurrent group add (FOR KEY SHARE of its users) waits for this commit and
+      // then sees the user deleted, or commits first and its membership row is removed below.
+      await scimUserStore.lockForDelete(tx, id);
+      const user = await scimUserStore.update(tx, before, before.version, { deletedAt: ctx.now, active: false }, null, ctx.now);
+      if (!user) throw new WriteConflict('the user');
       await scimUserStore.removeMemberships(tx, id);
-      const user = (await scimUserStore.update(tx, before, before.version, { deletedAt: ctx.now, active: false }, null, ctx.now))!;
       audits.push({ action: 'scim.user.delete', targetType: 'scim-user', targetId: id, before: { userName: before.userName, active: before.active }, after: { deletedAt: ctx.now } });
       await afterWrite(tx, ctx, user, before, before.account ? [before.account] : [], audits, 'scim-user-deleted');
     });

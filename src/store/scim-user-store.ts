@@ -348,6 +348,10 @@ export const scimUserStore = {
   async purgeTombstones(tx: Tx, before: Date): Promise<number> {
     return (await tx.scimUser.deleteMany({ where: { deletedAt: { lt: before } } })).count;
   },
+  /** Locks the user row FOR UPDATE (a DELETE's lock: group member adds, which key-share it, wait). */
+  async lockForDelete(tx: SqlTx, id: string): Promise<void> {
+    await tx.$executeRaw`SELECT 1 FROM "ScimUser" WHERE "id" = ${id}::uuid FOR UPDATE`;
+  },
   async removeMemberships(tx: SqlTx, userId: string): Promise<void> {
     await tx.$executeRaw`DELETE FROM "ScimGroupMember" WHERE "userId" = ${userId}::uuid`;
   },

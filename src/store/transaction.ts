@@ -1,6 +1,6 @@
 import { Prisma } from '../generated/prisma/client.js';
 import type { Database } from './database.js';
-import { PolicyViolation } from '../domain/errors.js';
+import { Conflict, PolicyViolation } from '../domain/errors.js';
 
 export type Tx = Prisma.TransactionClient;
 
@@ -47,12 +47,45 @@ export async function deferWrite(tx: SqlTx, write: PromiseLike<unknown>): Promis
  */
 export async function inSqlTransaction<T>(db: Database, fn: (tx: SqlTx) => Promise<T>): Promise<T> {
   if (!db.sqlTransaction) return inTransaction(db, fn);
-  for (let attempt = 1; ; attempt++) {
+  const run = db.sqlTransaction.bind(db);
+  return retrying(() => run(fn));
+}
+
+/**
+ * A guarded write found its row changed since the transaction read it: another transaction
+ * committed a write of the same row in between (READ COMMITTED; e.g. `UPDATE … WHERE version = $read`
+ * matched nothing). Not the client's failed precondition — that is PreconditionFailed, for an
+ * If-Match that does not match — so the transaction is run again from the start, reading the row
+ * anew. Only a conflict that outlasts every retry reaches the client, as a 409 to retry.
+ */
+export class WriteConflict extends Error {
+  constructor(readonly what: string) {
+    super(`${what} changed while this request was applied`);
+    this.name = 'WriteConflict';
+  }
+}
+
+/** Database collisions (deadlock, serialization): 6 attempts. Write conflicts: more, with shorter waits. */
+const DB_ATTEMPTS = 6;
+const CONFLICT_ATTEMPTS = 25;
+
+async function retrying<T>(attemptOnce: () => Promise<T>): Promise<T> {
+  let collisions = 0;
+  let conflicts = 0;
+  for (;;) {
     try {
-      return await db.sqlTransaction(fn);
+      return await attemptOnce();
     } catch (err) {
-      if (attempt >= 6 || !isRetryable(err)) throw mapBackstop(err);
-      await new Promise((r) => setTimeout(r, Math.random() * 25 * 2 ** attempt));
+      if (err instanceof WriteConflict) {
+        if (++conflicts >= CONFLICT_ATTEMPTS) {
+          throw new Conflict('concurrent-writes', `${err.what} is being changed by many requests at once; retry`);
+        }
+        // The winner has committed already: a short, jittered wait spreads the losers out.
+        await new Promise((r) => setTimeout(r, Math.random() * 4 * Math.min(conflicts, 10)));
+        continue;
+      }
+      if (++collisions >= DB_ATTEMPTS || !isRetryable(err)) throw mapBackstop(err);
+      await new Promise((r) => setTimeout(r, Math.random() * 25 * 2 ** collisions));
     }
   }
 }
@@ -64,15 +97,8 @@ export async function inSqlTransaction<T>(db: Database, fn: (tx: SqlTx) => Promi
 export async function inTransaction<T>(db: Database, fn: (tx: Tx) => Promise<T>): Promise<T> {
   // PostgreSQL may abort one of two transactions that lock rows in opposite orders (deadlock,
   // 40P01) or conflict on serialization (40001); the transaction is retried from the start,
-  // so the client sees the outcome, not the collision.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await db.prisma.$transaction(fn, { maxWait: 10_000, timeout: 30_000 });
-    } catch (err) {
-      if (attempt >= 6 || !isRetryable(err)) throw mapBackstop(err);
-      await new Promise((r) => setTimeout(r, Math.random() * 25 * 2 ** attempt));
-    }
-  }
+  // so the client sees the outcome, not the collision. So is a WriteConflict.
+  return retrying(() => db.prisma.$transaction(fn, { maxWait: 10_000, timeout: 30_000 }));
 }
 
 /**
