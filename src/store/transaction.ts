@@ -104,7 +104,7 @@ export function isCheckViolation(err: unknown, constraint: string): boolean {
  * Serialises every rule-checking write of one org (policy changes, memberships, domain
  * verification) on the org's row: check-then-write under this lock cannot race.
  */
-export async function lockOrg(tx: Tx, orgId: string): Promise<boolean> {
+export async function lockOrg(tx: SqlTx, orgId: string): Promise<boolean> {
   const rows = await tx.$queryRaw<{ id: string }[]>`SELECT "id"::text AS id FROM "Org" WHERE "id" = ${orgId}::uuid FOR UPDATE`;
   return rows.length === 1;
 }
