@@ -150,6 +150,33 @@ describe('a new address held by another account', () => {
   });
 });
 
+describe('renames racing for one address (real concurrency on PostgreSQL)', () => {
+  it('two users renamed to the same address at once, 20 rounds: one account takes it, the other keeps its own and is a sync issue; never 5xx', async () => {
+    const dir = await orgWithDirectory(app, { name: 'Race Rename Co', domain: 'race-rename.example', trial: true });
+    const s = scim(app, dir);
+    for (let round = 0; round < 20; round++) {
+      const a = (await s.post('/Users', user(`a${round}@race-rename.example`)).expect(201)).body;
+      const b = (await s.post('/Users', user(`b${round}@race-rename.example`)).expect(201)).body;
+      const target = `both${round}@race-rename.example`;
+      const delay = (round % 4) * 2;
+      const [ra, rb] = await Promise.all([
+        s.put(`/Users/${a.id}`, user(`a${round}`, { emails: [{ value: target, type: 'work', primary: true }] })),
+        new Promise((r) => setTimeout(r, delay)).then(() => s.put(`/Users/${b.id}`, user(`b${round}`, { emails: [{ value: target, type: 'work', primary: true }] }))),
+      ]);
+      expect([ra.status, rb.status], `round ${round}: ${JSON.stringify([ra.body, rb.body])}`).toEqual([200, 200]);
+      const users = [await scimUser(a.id), await scimUser(b.id)];
+      const accounts = await db().account.findMany({ where: { id: { in: users.map((x) => x.accountId!) } } });
+      expect(new Set(users.map((x) => x.accountId)).size, `round ${round}: two accounts, one each`).toBe(2);
+      expect(accounts.filter((x) => x.emailNormalized === target), `round ${round}: one account has the address`).toHaveLength(1);
+      const loser = users.find((x) => accounts.find((acc) => acc.id === x.accountId)!.emailNormalized !== target)!;
+      expect(loser.pendingEmail, `round ${round}: the other keeps its own address, pending`).toBe(target);
+    }
+    expect(await db().account.count({ where: { orgId: dir.orgId } }), 'no account created by a rename').toBe(40);
+    const issues = (await app.http.get(admin(dir, `directories/${dir.id}/sync-issues?limit=100`)).set(bearer(dir.orgKey)).expect(200)).body.items;
+    expect(issues.filter((i: { issue: string }) => i.issue === 'email-conflict')).toHaveLength(20);
+  });
+});
+
 describe('the IdP\'s names follow every push', () => {
   it('create (of an existing account), PUT and PATCH update displayName, givenName and familyName; a name not sent stays', async () => {
     const dir = await orgWithDirectory(app, { name: 'Profile Co', domain: 'profile.example', trial: true });
