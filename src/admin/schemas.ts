@@ -28,7 +28,22 @@ export const createAccountBody = z.strictObject({
   givenName: name.optional(),
   familyName: name.optional(),
 }).openapi('CreateAccount');
-export const accountQuery = pageQuery.extend({ email: z.string().max(320).optional() });
+const boolParam = z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true');
+export const accountQuery = pageQuery.extend({
+  email: z.string().max(320).optional(),
+  managed: boolParam.optional(),
+  source: z.enum(['manual', 'scim', 'jit'], { error: 'must be one of manual, scim, jit' }).optional(),
+  status: z.enum(['active', 'disabled'], { error: 'must be active or disabled' }).optional(),
+  billable: boolParam.optional(),
+  policyId: uuid.optional(),
+});
+/** An admin's edit of a manual (or JIT) account; a name given as null is cleared. Synced accounts are the IdP's. */
+export const updateAccountBody = z.strictObject({
+  email: z.email({ error: 'must be an email address' }).max(320).optional(),
+  displayName: name.nullable().optional(),
+  givenName: name.nullable().optional(),
+  familyName: name.nullable().optional(),
+}).openapi('UpdateAccount');
 export const grantRoleBody = z.strictObject({ role: z.enum(ROLE_KINDS), siteId: uuid.optional() }).openapi('GrantRole');
 export const roleParams = z.strictObject({ orgId: z.string(), id: uuid, roleId: uuid });
 
@@ -65,7 +80,8 @@ export const auditQuery = pageQuery.extend({ action: z.string().max(100).optiona
 // Response shapes, for the document (the services build them).
 const list = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), next: z.string().nullable() });
 export const accountOut = z.object({
-  id: uuid, email: z.string(), displayName: z.string().nullable(), managed: z.boolean(), status: z.enum(['active', 'disabled']),
+  id: uuid, email: z.string(), displayName: z.string().nullable(), givenName: z.string().nullable(), familyName: z.string().nullable(),
+  managed: z.boolean(), status: z.enum(['active', 'disabled']),
   source: z.enum(['manual', 'scim', 'jit']), policyId: uuid.nullable(), billable: z.boolean(), billableReasons: z.array(z.string()),
 }).openapi('Account');
 export const policyOut = z.object({
@@ -84,7 +100,10 @@ export const problemOut = z.object({
   type: z.string(), title: z.string(), status: z.number(), detail: z.string(),
   errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(), rule: z.string().optional(),
 }).openapi('Problem');
-export const lists = { accounts: list(accountOut), policies: list(policyOut), sites: list(siteOut) };
+export const lists = {
+  accounts: z.object({ items: z.array(accountOut), next: z.string().nullable(), total: z.number() }).openapi('AccountList'),
+  policies: list(policyOut), sites: list(siteOut),
+};
 
 // Directories (SCIM connections) and their group mappings.
 export const IDP_KINDS = ['okta', 'entra', 'google', 'generic'] as const;

@@ -89,6 +89,7 @@ export const RULES = {
   'sso-needs-connection': 'A policy that enforces single sign-on names the SSO connection to use.',
   'trial-needs-verified-domain': 'A trial starts only for an org with a verified domain.',
   'domain-verified-elsewhere': 'A domain can be verified by one org only.',
+  'synced-profile-owned-by-idp': 'The name and email of an account synced from an identity provider are changed in the identity provider, not here.',
 } as const;
 
 export type RuleName = keyof typeof RULES;

@@ -1,16 +1,22 @@
 import type { Database } from '../store/database.js';
-import { inTransaction, isUniqueViolation, type Tx } from '../store/transaction.js';
-import { accountStore, type AccountRow } from '../store/account-store.js';
+import { inTransaction, isUniqueViolation, lockOrg, type Tx } from '../store/transaction.js';
+import { accountStore, type AccountProfileChange, type AccountRow } from '../store/account-store.js';
 import { domainStore } from '../store/domain-store.js';
 import { policyStore } from '../store/policy-store.js';
 import { siteStore } from '../store/site-store.js';
 import type { PageRequest } from '../store/paging.js';
-import { Conflict, InvalidInput, NotFound } from '../domain/errors.js';
+import { Conflict, InvalidInput, NotFound, PolicyViolation } from '../domain/errors.js';
 import { parseEmail } from '../domain/identity.js';
-import { SITE_ROLES, type RoleKind } from '../domain/types.js';
+import { SITE_ROLES, type AccountSource, type AccountStatus, type RoleKind } from '../domain/types.js';
 import { audit } from './audit.js';
 import { currentBillability, syncBillability } from './billability-sync.js';
 import type { RequestContext } from './context.js';
+
+export type AccountListFilter = {
+  email?: string | undefined; managed?: boolean | undefined; source?: AccountSource | undefined;
+  status?: AccountStatus | undefined; billable?: boolean | undefined; policyId?: string | undefined;
+};
+export type AccountProfileInput = { email?: string | undefined; displayName?: string | null | undefined; givenName?: string | null | undefined; familyName?: string | null | undefined };
 
 export type NewAccountInput = { email: string; displayName?: string | undefined; givenName?: string | undefined; familyName?: string | undefined };
 
@@ -88,10 +94,66 @@ export function createAccountService(db: Database) {
       return view(db.prisma, ctx, await mustGet(db.prisma, ctx, id));
     },
 
-    async list(ctx: RequestContext, page: PageRequest, filter: { email?: string | undefined }) {
-      const emailNormalized = filter.email ? parseEmail(filter.email).normalized : undefined;
-      const res = await accountStore.list(db.prisma, ctx.orgId, page, { emailNormalized });
-      return { items: await views(db.prisma, ctx, res.items), next: res.next };
+    /** A page of the org's accounts matching the filters (in SQL), and how many match in all. */
+    async list(ctx: RequestContext, page: PageRequest, filter: AccountListFilter = {}) {
+      const { email, ...columns } = filter;
+      const emailNormalized = email ? parseEmail(email).normalized : undefined;
+      const res = await accountStore.list(db.prisma, ctx.orgId, page, { ...columns, emailNormalized });
+      return { items: await views(db.prisma, ctx, res.items), next: res.next, total: res.total };
+    },
+
+    /**
+     * An admin's edit of an account's names and email. Only manual (and JIT) accounts: a synced
+     * account's profile is the identity provider's, which sends it on every push
+     * (`synced-profile-owned-by-idp`). A new email must be free in the org; `managed` follows its
+     * domain as at creation (a managed account keeps its policy, one that becomes managed joins
+     * the default policy, one that becomes external leaves its policy). Audited (account.update,
+     * the changed fields); a change of `managed` recomputes billability.
+     */
+    async update(ctx: RequestContext, id: string, input: AccountProfileInput) {
+      const email = input.email !== undefined ? parseEmail(input.email) : null;
+      try {
+        return await inTransaction(db, async (tx) => {
+          // Org first (the email's domain decides `managed`, as domain verification does under this lock), then the account.
+          await lockOrg(tx, ctx.orgId);
+          await accountStore.lockForUpdate(tx, ctx.orgId, [id]);
+          const before = await mustGet(tx, ctx, id);
+          if (before.source === 'scim') {
+            throw new PolicyViolation('synced-profile-owned-by-idp',
+              `account ${before.email} is synced from an identity provider (directory ${before.directoryId}): change its name and email there; the next push updates it here`);
+          }
+          const change: AccountProfileChange = {};
+          for (const f of ['displayName', 'givenName', 'familyName'] as const) {
+            if (input[f] !== undefined && input[f] !== before[f]) change[f] = input[f];
+          }
+          if (email && email.email !== before.email) {
+            if (email.normalized !== before.emailNormalized) {
+              const holder = await accountStore.findByEmail(tx, ctx.orgId, email.normalized);
+              if (holder) throw new Conflict('account-email-taken', `an account with email ${email.email} already exists in this org`);
+            }
+            Object.assign(change, { email: email.email, emailNormalized: email.normalized, emailDomain: email.domain });
+            const managed = parseEmail(before.email).domain === email.domain ? before.managed : await domainStore.isVerified(tx, ctx.orgId, email.domain);
+            if (managed !== before.managed) {
+              change.managed = managed;
+              change.policyId = managed ? (await policyStore.defaultPolicy(tx, ctx.orgId)).id : null;
+            }
+          }
+          const fields = Object.keys(change) as (keyof AccountProfileChange)[];
+          if (!fields.length) return view(tx, ctx, before); // nothing changes, nothing is audited
+          const after = await accountStore.updateProfile(tx, ctx.orgId, id, change);
+          const shown = fields.filter((f) => f !== 'emailNormalized' && f !== 'emailDomain');
+          await audit(tx, ctx, {
+            action: 'account.update', targetType: 'account', targetId: id,
+            before: Object.fromEntries(shown.map((f) => [f, before[f]])), after: Object.fromEntries(shown.map((f) => [f, after[f]])),
+          });
+          if (change.managed !== undefined) await syncBillability(tx, ctx, [id], 'account-email-changed');
+          return view(tx, ctx, after);
+        });
+      } catch (err) {
+        // A concurrent create or edit took the address between the check and the UPDATE.
+        if (email && isUniqueViolation(err)) throw new Conflict('account-email-taken', `an account with email ${email.email} already exists in this org`);
+        throw err;
+      }
     },
 
     disable: (ctx: RequestContext, id: string) => setStatus(ctx, id, 'disabled'),

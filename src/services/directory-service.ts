@@ -1,5 +1,7 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { scimUserStore } from '../store/scim-user-store.js';
+import { accountStore } from '../store/account-store.js';
+import { parseEmail } from '../domain/identity.js';
 import type { Database } from '../store/database.js';
 import { inTransaction, isUniqueViolation, type Tx } from '../store/transaction.js';
 import { directoryStore, type DirectoryCredentials, type DirectoryRow, type IdpKind } from '../store/directory-store.js';
@@ -114,6 +116,15 @@ async function flushEvents(db: Database, state: DirectoryState): Promise<void> {
 const mappingView = (m: GroupMappingRow) => ({
   id: m.id, directoryId: m.directoryId, group: m.groupName, siteId: m.siteId, product: m.product, role: m.role, createdAt: m.createdAt,
 });
+
+/** The normalised form of an address, or null when it is not one. */
+function normalizedOrNull(raw: string): string | null {
+  try {
+    return parseEmail(raw).normalized;
+  } catch {
+    return null;
+  }
+}
 
 export function createDirectoryService(db: Database, opts: DirectoryServiceOptions) {
   const baseUrl = opts.publicUrl.replace(/\/+$/, '');
@@ -272,7 +283,26 @@ export function createDirectoryService(db: Database, opts: DirectoryServiceOptio
     /** Pushed users the org cannot manage yet, and why (the IdP was told success for each). */
     async syncIssues(ctx: RequestContext, id: string, page: PageRequest) {
       await mustGet(db.prisma, ctx, id);
-      return scimUserStore.syncIssues(db.prisma, ctx.orgId, id, page);
+      const res = await scimUserStore.syncIssues(db.prisma, ctx.orgId, id, page);
+      // An email conflict names who holds the address (one query for the page).
+      const pending = new Map(res.items.flatMap((i) => i.issue === 'email-conflict' && i.pendingEmail ? [[i.scimUserId, normalizedOrNull(i.pendingEmail)] as const] : []));
+      const holders = new Map((await accountStore.byEmails(db.prisma, ctx.orgId, [...pending.values()].filter((e): e is string => e !== null)))
+        .map((a) => [a.emailNormalized, a] as const));
+      return {
+        ...res,
+        items: res.items.map((i) => {
+          if (i.issue !== 'email-conflict') return i;
+          const holder = holders.get(pending.get(i.scimUserId) ?? '');
+          return {
+            ...i, heldByAccountId: holder?.id ?? null,
+            detail: holder
+              ? `the identity provider changed the user's address to ${i.pendingEmail}, which account ${holder.id} of the org holds: the user stays linked to its account (${i.email}); ` +
+                'change or remove the other account\'s address and this account follows at the next push'
+              : `the identity provider changed the user's address to ${i.pendingEmail}, but another SCIM user shares the account (${i.email}), or the address was freed since: ` +
+                'the account follows at the next push of the user once it is the only one linked to it',
+          };
+        }),
+      };
     },
 
     async events(ctx: RequestContext, id: string, page: PageRequest, filter: { failedOnly?: boolean | undefined } = {}) {

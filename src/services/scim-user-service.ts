@@ -1,6 +1,6 @@
 import type { Database } from '../store/database.js';
 import { ANCHOR_STEP, scimTotals, type CountToken } from './scim-totals.js';
-import { deferWrite, inSqlTransaction, inTransaction, isUniqueViolation, WriteConflict, type SqlTx } from '../store/transaction.js';
+import { deferWrite, inSqlTransaction, inTransaction, isUniqueViolation, lockOrg, WriteConflict, type SqlTx } from '../store/transaction.js';
 import { auditStore } from '../store/audit-store.js';
 import { scimAccountStore, type LinkedAccount } from '../store/scim-account-store.js';
 import { sameEmails, scimEmailsOf, scimUserStore, type ListKey, type ScimEmail, type ScimUserColumns, type ScimUserRow } from '../store/scim-user-store.js';
@@ -51,6 +51,22 @@ export async function purgeScimTombstones(db: Database, now: Date): Promise<numb
 
 /** Audited account changes that can change who is billable (see afterWrite). */
 const BILLABILITY_INPUT_ACTIONS = new Set(['account.enable', 'account.disable', 'account.claim', 'policy.members.move']);
+/** An account.update that changed `managed` (a rename to another domain) changes billability too. */
+const changesBillability = (a: AuditRow) =>
+  BILLABILITY_INPUT_ACTIONS.has(a.action) || (a.action === 'account.update' && typeof a.after === 'object' && a.after !== null && 'managed' in a.after);
+
+/** The account names the IdP owns (issue 11 §4): they follow every create, PUT and PATCH. */
+type Profile = { displayName: string | null; givenName: string | null; familyName: string | null };
+const PROFILE_FIELDS = ['displayName', 'givenName', 'familyName'] as const;
+
+/**
+ * The account's names after a push: each name the IdP sent replaces the account's; one it did
+ * not send (absent, or removed by a PATCH) leaves the account's as it is. Null when nothing changes.
+ */
+export function profileAfterPush(account: Profile, cols: Pick<ScimUserColumns, keyof Profile>): Profile | null {
+  const next = { displayName: cols.displayName ?? account.displayName, givenName: cols.givenName ?? account.givenName, familyName: cols.familyName ?? account.familyName };
+  return PROFILE_FIELDS.every((f) => next[f] === account[f]) ? null : next;
+}
 
 export function createScimUserService(db: Database) {
   /**
@@ -92,6 +108,44 @@ export function createScimUserService(db: Database) {
       audits.push({ action: 'account.claim', targetType: 'account', targetId: account.id, before: { source: account.source, directoryId: account.directoryId }, after: { source: 'scim', directoryId: ctx.directoryId } });
     }
     return written ? (await scimAccountStore.findByEmailForUpdate(tx, ctx.orgId, email.normalized))! : account;
+  }
+
+  /** The IdP's names onto the account (profileAfterPush), audited when they change. */
+  async function followProfile(tx: SqlTx, ctx: DirectoryContext, account: Profile & { id: string }, input: ScimUserInput, audits: AuditRow[]): Promise<void> {
+    const next = profileAfterPush(account, input.columns);
+    if (!next) return;
+    await deferWrite(tx, scimAccountStore.setProfile(tx, ctx.orgId, account.id, next));
+    const changed = PROFILE_FIELDS.filter((f) => next[f] !== account[f]);
+    audits.push({
+      action: 'account.update', targetType: 'account', targetId: account.id,
+      before: Object.fromEntries(changed.map((f) => [f, account[f]])), after: { ...Object.fromEntries(changed.map((f) => [f, next[f]])), by: 'scim' },
+    });
+  }
+
+  /**
+   * The IdP renamed the user (a new userName or primary email: Okta rename, Entra UPN change):
+   * the same account takes the new address — id, policy, access and billing history stay, no
+   * second account. Answers the address the account could not take (null when it followed):
+   * another account of the org holds it, or another live SCIM user shares the account (its
+   * pushes would rename it back). The link stays either way, the IdP is refused nothing, and
+   * the user is listed as an `email-conflict` sync issue while it lasts.
+   */
+  async function followEmail(tx: SqlTx, ctx: DirectoryContext, userId: string, accountId: string, rawEmail: string, audits: AuditRow[]): Promise<string | null> {
+    const email = parseEmail(rawEmail);
+    if ((await scimUserStore.otherLiveLinks(tx, ctx.orgId, accountId, userId)) > 0) return email.email;
+    const before = (await scimAccountStore.get(tx, ctx.orgId, accountId))!;
+    // A new domain can change `managed` (and the policy): serialised with domain verification,
+    // which turns the accounts of a domain managed under the same lock.
+    if (parseEmail(before.email).domain !== email.domain) await lockOrg(tx, ctx.orgId);
+    const after = await scimAccountStore.changeEmail(tx, ctx.orgId, accountId, email);
+    if (!after) return email.email;
+    const flipped = after.managed !== before.managed;
+    audits.push({
+      action: 'account.update', targetType: 'account', targetId: accountId,
+      before: { email: before.email, ...(flipped ? { managed: before.managed, policyId: before.policyId } : {}) },
+      after: { email: email.email, ...(flipped ? { managed: after.managed, policyId: after.policyId } : {}), by: 'scim' },
+    });
+    return null;
   }
 
   /**
@@ -145,7 +199,7 @@ export function createScimUserService(db: Database) {
       const previous = before.accountId !== null && before.accountId !== user.accountId ? [before.accountId] : [];
       await syncGroupAccess(tx, ctx, ctx.directoryId, [user.id], cause, previous);
     }
-    const accountsChanged = audits.some((a) => BILLABILITY_INPUT_ACTIONS.has(a.action)) || (before !== null && before.accountId !== user.accountId);
+    const accountsChanged = audits.some(changesBillability) || (before !== null && before.accountId !== user.accountId);
     if (accountsChanged) await syncBillability(tx, ctx, ids, cause);
   }
 
@@ -191,11 +245,14 @@ export function createScimUserService(db: Database) {
       if (existing && !existing.deletedAt) throw new Conflict('uniqueness', `userName "${input.columns.userName}" is already in use in this directory`);
       const account = email ? await linkAccount(tx, ctx, email, input, audits) : null;
       const accountId = account?.id ?? null;
+      // An existing account takes the names the IdP sends (a new one was created with them).
+      if (account) await followProfile(tx, ctx, account, input, audits);
       let user: ScimUserRow;
       if (existing) {
         // Revival (API.md): the tombstoned record comes back with the new attributes.
         const emails = sameEmails(scimEmailsOf(existing.resource), input.emails) ? null : input.emails;
-        user = (await scimUserStore.update(tx, existing, existing.version, { ...input.columns, accountId, resource: input.resource, deletedAt: null, createdAt: ctx.now }, emails, ctx.now))!;
+        const data = { ...input.columns, accountId, resource: input.resource, deletedAt: null, createdAt: ctx.now, pendingEmail: null };
+        user = (await scimUserStore.update(tx, existing, existing.version, data, emails, ctx.now))!;
       } else {
         user = await scimUserStore.create(tx, ctx.orgId, ctx.directoryId, accountId, input.columns, input.emails, input.resource, ctx.now);
       }
@@ -233,7 +290,7 @@ export function createScimUserService(db: Database) {
    * the new state, and writes it. The UPDATE is guarded by the version read: a concurrent write
    * in between is not lost, the transaction runs again on the new state (WriteConflict).
    */
-  async function writeUser(ctx: DirectoryContext, id: string, change: (current: ScimUserRow) => Promise<ScimUserInput | null>): Promise<ScimUserRow> {
+  async function writeUser(ctx: DirectoryContext, id: string, change: (current: ScimUserRow) => Promise<ScimUserInput | null>, retried = false): Promise<ScimUserRow> {
     let userName: string | null = null;
     try {
       return await inSqlTransaction(db, async (tx) => {
@@ -245,13 +302,19 @@ export function createScimUserService(db: Database) {
         if (!input) return before;
         userName = input.columns.userName;
         const email = linkingEmail(input);
-        // Same email: same account. A new email links (or creates) the account of that email.
-        const sameAccount = email !== null && current !== null && current.emailNormalized === parseEmail(email).normalized && current.source === 'scim';
-        const linked = email === null || sameAccount ? null : await linkAccount(tx, ctx, email, input, audits);
-        const accountId = email === null ? null : sameAccount ? current!.id : linked!.id;
+        // Same email: same account. A new email of a synced account's user renames that account
+        // (followEmail: one person, one account); only a user without a synced account links
+        // (or creates) the account of its email.
+        const synced = email !== null && current !== null && current.source === 'scim' ? current : null;
+        const pendingEmail = synced && synced.emailNormalized !== parseEmail(email!).normalized
+          ? await followEmail(tx, ctx, id, synced.id, email!, audits) : null;
+        const linked = email === null || synced ? null : await linkAccount(tx, ctx, email, input, audits);
+        const accountId = email === null ? null : synced ? synced.id : linked!.id;
+        const profileOf: (Profile & { id: string }) | null = synced ?? linked;
+        if (profileOf) await followProfile(tx, ctx, profileOf, input, audits);
         // Email rows are rewritten only when they change (PATCHes of other attributes leave them).
         const emails = sameEmails(scimEmailsOf(before.resource), input.emails) ? null : input.emails;
-        const user = await scimUserStore.update(tx, before, before.version, { ...input.columns, accountId, resource: input.resource }, emails, ctx.now);
+        const user = await scimUserStore.update(tx, before, before.version, { ...input.columns, accountId, resource: input.resource, pendingEmail }, emails, ctx.now);
         // A concurrent write committed between the read and this UPDATE: run it again on the new
         // state (If-Match, if sent, is then compared with that state). Never a 412 by itself.
         if (!user) throw new WriteConflict('the user');
@@ -265,6 +328,9 @@ export function createScimUserService(db: Database) {
         return user;
       });
     } catch (err) {
+      // A concurrent write gave the account's new address to another account between followEmail's
+      // check and its UPDATE: once more from the start, which then sees the holder (a sync issue).
+      if (!retried && isUniqueViolation(err, 'Account_orgId_emailNormalized_key')) return writeUser(ctx, id, change, true);
       if (userName === null) throw err;
       mapUnique(err, userName);
     }

@@ -1,4 +1,5 @@
 import type { Tx } from './transaction.js';
+import type { Prisma } from '../generated/prisma/client.js';
 import { afterCursor, orderBy, toPage, type PageRequest } from './paging.js';
 import type { AccessFact } from '../domain/billability.js';
 import type { AccountSource, AccountStatus, RoleKind } from '../domain/types.js';
@@ -13,6 +14,17 @@ export type NewAccount = {
   email: string; emailNormalized: string; emailDomain: string; displayName?: string | null; givenName?: string | null;
   familyName?: string | null; managed: boolean; policyId: string | null; source: AccountSource;
   directoryId?: string | null; externalId?: string | null;
+};
+
+/** GET accounts filters; every one is a column of Account. */
+export type AccountFilter = {
+  emailNormalized?: string | undefined; managed?: boolean | undefined; source?: AccountSource | undefined;
+  status?: AccountStatus | undefined; billable?: boolean | undefined; policyId?: string | undefined;
+};
+
+export type AccountProfileChange = {
+  displayName?: string | null; givenName?: string | null; familyName?: string | null;
+  email?: string; emailNormalized?: string; emailDomain?: string; managed?: boolean; policyId?: string | null;
 };
 
 /** What billability needs to know about one account, loaded in one query. */
@@ -49,14 +61,28 @@ export const accountStore = {
   async findByEmail(tx: Tx, orgId: string, emailNormalized: string): Promise<AccountRow | null> {
     return tx.account.findUnique({ where: { orgId_emailNormalized: { orgId, emailNormalized } }, select: accountSelect });
   },
-  async list(tx: Tx, orgId: string, page: PageRequest, filter: { emailNormalized?: string | undefined } = {}) {
-    const rows = await tx.account.findMany({
-      where: { orgId, ...(filter.emailNormalized ? { emailNormalized: filter.emailNormalized } : {}), ...afterCursor(page.cursor) },
-      orderBy: [...orderBy()],
-      take: page.limit + 1,
-      select: accountSelect,
-    });
-    return toPage(rows, page.limit, (r) => r);
+  async byEmails(tx: Tx, orgId: string, emailsNormalized: string[]): Promise<{ id: string; email: string; emailNormalized: string }[]> {
+    if (!emailsNormalized.length) return [];
+    return tx.account.findMany({ where: { orgId, emailNormalized: { in: emailsNormalized } }, select: { id: true, email: true, emailNormalized: true } });
+  },
+  /** One page of the org's accounts matching `filter`, and how many match in all (both in SQL). */
+  async list(tx: Tx, orgId: string, page: PageRequest, filter: AccountFilter = {}) {
+    const where: Prisma.AccountWhereInput = { orgId };
+    if (filter.emailNormalized !== undefined) where.emailNormalized = filter.emailNormalized;
+    if (filter.managed !== undefined) where.managed = filter.managed;
+    if (filter.source !== undefined) where.source = filter.source;
+    if (filter.status !== undefined) where.status = filter.status;
+    if (filter.billable !== undefined) where.billable = filter.billable;
+    if (filter.policyId !== undefined) where.policyId = filter.policyId;
+    // Sequential on purpose: a transaction handle runs one query at a time.
+    const rows = await tx.account.findMany({ where: { ...where, ...afterCursor(page.cursor) }, orderBy: [...orderBy()], take: page.limit + 1, select: accountSelect });
+    const total = await tx.account.count({ where });
+    return { ...toPage(rows, page.limit, (r) => r), total };
+  },
+  /** An admin's edit of an account's names and email (managed and policy follow the email's domain). */
+  async updateProfile(tx: Tx, orgId: string, id: string, data: AccountProfileChange): Promise<AccountRow> {
+    await tx.account.updateMany({ where: { id, orgId }, data });
+    return (await accountStore.get(tx, orgId, id))!;
   },
   async setStatus(tx: Tx, orgId: string, id: string, status: AccountStatus): Promise<AccountRow> {
     await tx.account.updateMany({ where: { id, orgId }, data: { status } });

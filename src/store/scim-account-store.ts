@@ -47,6 +47,33 @@ export const scimAccountStore = {
     if (!rows[0]?.policyId) throw new Error(`org ${orgId} has no default policy`); // an invariant, not client input
     return rows[0].policyId;
   },
+  /** The account's names, as the IdP sent them. */
+  async setProfile(tx: SqlTx, orgId: string, id: string, p: { displayName: string | null; givenName: string | null; familyName: string | null }): Promise<void> {
+    await tx.$executeRaw`
+      UPDATE "Account" SET "displayName" = ${p.displayName}, "givenName" = ${p.givenName}, "familyName" = ${p.familyName}, "updatedAt" = now()
+      WHERE "id" = ${id}::uuid AND "orgId" = ${orgId}::uuid`;
+  },
+  /**
+   * The account takes a new address (the IdP renamed its user), unless another account of the
+   * org holds it: then nothing is written and null is answered. `managed` follows the new
+   * domain (verified by the org or not), and the policy with it: a managed account keeps its
+   * policy, one that becomes managed joins the default policy, one that becomes external leaves
+   * its policy (Account_managed_policy_check). Id, access, roles and billing history stay.
+   */
+  async changeEmail(tx: SqlTx, orgId: string, id: string, e: { email: string; normalized: string; domain: string }): Promise<{ managed: boolean; policyId: string | null } | null> {
+    const rows = await tx.$queryRaw<{ managed: boolean; policyId: string | null }[]>`
+      WITH facts AS (
+        SELECT EXISTS (SELECT 1 FROM "Domain" d WHERE d."orgId" = ${orgId}::uuid AND d."domain" = ${e.domain} AND d."verified") AS managed
+      )
+      UPDATE "Account" a SET "email" = ${e.email}, "emailNormalized" = ${e.normalized}, "emailDomain" = ${e.domain}, "managed" = f.managed,
+        "policyId" = CASE WHEN NOT f.managed THEN NULL WHEN a."managed" THEN a."policyId" ELSE ${defaultPolicyOf(orgId)} END,
+        "updatedAt" = now()
+      FROM facts f
+      WHERE a."id" = ${id}::uuid AND a."orgId" = ${orgId}::uuid
+        AND NOT EXISTS (SELECT 1 FROM "Account" b WHERE b."orgId" = ${orgId}::uuid AND b."emailNormalized" = ${e.normalized} AND b."id" <> ${id}::uuid)
+      RETURNING a."managed", a."policyId"::text AS "policyId"`;
+    return rows[0] ?? null;
+  },
   /** The account with its policy's nonBillable flag, by id. */
   async get(tx: SqlTx, orgId: string, id: string): Promise<LinkedAccount | null> {
     const rows = await tx.$queryRaw<LinkedAccount[]>`

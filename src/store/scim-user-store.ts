@@ -85,6 +85,7 @@ const CREATE_WITH_ACCOUNT = `
 const UPDATABLE: Record<string, string> = {
   userName: '', userNameNormalized: '', externalId: '', active: '::boolean', displayName: '', givenName: '', familyName: '', title: '',
   userType: '', employeeNumber: '', department: '', accountId: '::uuid', resource: '::jsonb', deletedAt: '::timestamptz', createdAt: '::timestamptz',
+  pendingEmail: '',
 };
 
 /** From this offset on, list() reads a page as ids first, then rows (see list). */
@@ -169,8 +170,12 @@ export function scimEmailsOf(resource: unknown): ScimEmail[] {
 export const sameEmails = (a: ScimEmail[], b: ScimEmail[]) =>
   a.length === b.length && a.every((e, i) => e.value === b[i]!.value && e.type === b[i]!.type && e.primary === b[i]!.primary);
 
+/** What a PUT/PATCH needs to know of the user's account: to keep its status, email and names in step with the IdP. */
+export type AccountForWrite = {
+  id: string; emailNormalized: string; source: string; status: string; displayName: string | null; givenName: string | null; familyName: string | null;
+};
 /** A user about to be rewritten, with what its write needs to know of its account (one statement). */
-export type ScimUserForWrite = ScimUserRow & { account: { id: string; emailNormalized: string; source: string; status: string } | null };
+export type ScimUserForWrite = ScimUserRow & { account: AccountForWrite | null };
 
 export const scimUserStore = {
   /** get, outside any transaction, as one prepared statement (GET /Users/{id}, and the read before PUT/PATCH). */
@@ -191,18 +196,26 @@ export const scimUserStore = {
    */
   async getForWrite(tx: SqlTx, directoryId: string, id: string): Promise<ScimUserForWrite | null> {
     if (!UUID.test(id)) return null;
-    const rows = await tx.$queryRaw<(ScimUserRow & { aId: string | null; aEmail: string | null; aSource: string | null; aStatus: string | null })[]>`
+    type Joined = ScimUserRow & {
+      aId: string | null; aEmail: string | null; aSource: string | null; aStatus: string | null;
+      aDisplayName: string | null; aGivenName: string | null; aFamilyName: string | null;
+    };
+    const rows = await tx.$queryRaw<Joined[]>`
       SELECT u."id"::text AS "id", u."orgId"::text AS "orgId", u."directoryId"::text AS "directoryId", u."accountId"::text AS "accountId",
              u."userName", u."userNameNormalized", u."externalId", u."active", u."displayName", u."givenName", u."familyName", u."title",
              u."userType", u."employeeNumber", u."department", u."resource", u."version", u."deletedAt", u."createdAt", u."updatedAt",
-             a."id"::text AS "aId", a."emailNormalized" AS "aEmail", a."source"::text AS "aSource", a."status"::text AS "aStatus"
+             a."id"::text AS "aId", a."emailNormalized" AS "aEmail", a."source"::text AS "aSource", a."status"::text AS "aStatus",
+             a."displayName" AS "aDisplayName", a."givenName" AS "aGivenName", a."familyName" AS "aFamilyName"
       FROM "ScimUser" u LEFT JOIN "Account" a ON a."id" = u."accountId"
       WHERE u."id" = ${id}::uuid AND u."directoryId" = ${directoryId}::uuid AND u."deletedAt" IS NULL
       FOR UPDATE OF u`;
     const r = rows[0];
     if (!r) return null;
-    const { aId, aEmail, aSource, aStatus, ...user } = r;
-    return { ...user, account: aId ? { id: aId, emailNormalized: aEmail!, source: aSource!, status: aStatus! } : null };
+    const { aId, aEmail, aSource, aStatus, aDisplayName, aGivenName, aFamilyName, ...user } = r;
+    return {
+      ...user,
+      account: aId ? { id: aId, emailNormalized: aEmail!, source: aSource!, status: aStatus!, displayName: aDisplayName, givenName: aGivenName, familyName: aFamilyName } : null,
+    };
   },
   /** A new user and its email rows: one statement (the emails INSERT is a data-modifying CTE). */
   async create(tx: SqlTx, orgId: string, directoryId: string, accountId: string | null, cols: ScimUserColumns, emails: ScimEmail[], resource: unknown, at: Date): Promise<ScimUserRow> {
@@ -251,7 +264,10 @@ export const scimUserStore = {
    * ETags): one UPDATE … RETURNING; null when the version moved on. `emails` null leaves the email
    * rows as they are.
    */
-  async update(tx: SqlTx, row: Pick<ScimUserRow, 'id' | 'orgId' | 'directoryId'>, expectedVersion: number, data: Partial<ScimUserColumns> & { accountId?: string | null; resource?: unknown; deletedAt?: Date | null; createdAt?: Date }, emails: ScimEmail[] | null, at: Date): Promise<ScimUserRow | null> {
+  async update(
+    tx: SqlTx, row: Pick<ScimUserRow, 'id' | 'orgId' | 'directoryId'>, expectedVersion: number,
+    data: Partial<ScimUserColumns> & { accountId?: string | null; resource?: unknown; deletedAt?: Date | null; createdAt?: Date; pendingEmail?: string | null },
+    emails: ScimEmail[] | null, at: Date): Promise<ScimUserRow | null> {
     const sets: Prisma.Sql[] = [];
     for (const [key, value] of Object.entries(data)) {
       if (value === undefined) continue;
@@ -327,18 +343,35 @@ export const scimUserStore = {
       WHERE "orgId" = ${orgId}::uuid AND "accountId" = ${accountId}::uuid AND "deletedAt" IS NULL AND "active" AND "id" <> ${exceptId}::uuid`;
     return Number(row?.n ?? 0);
   },
+  /** Other live SCIM users of any directory of the org linked to the account, active or not. */
+  async otherLiveLinks(tx: SqlTx, orgId: string, accountId: string, exceptId: string): Promise<number> {
+    const [row] = await tx.$queryRaw<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM "ScimUser"
+      WHERE "orgId" = ${orgId}::uuid AND "accountId" = ${accountId}::uuid AND "deletedAt" IS NULL AND "id" <> ${exceptId}::uuid`;
+    return Number(row?.n ?? 0);
+  },
   /**
    * Sync issues of a directory, in SQL: live users with no usable email (not linked to any
-   * account) or linked to an external account (email domain not verified by the org).
+   * account), linked to an external account (email domain not verified by the org), or whose
+   * new address the account could not take (pendingEmail: another account holds it, or the
+   * account is shared with another SCIM user).
    */
   async syncIssues(tx: Tx, orgId: string, directoryId: string, page: PageRequest) {
     const rows = await tx.scimUser.findMany({
-      where: { orgId, directoryId, deletedAt: null, OR: [{ accountId: null }, { account: { managed: false } }], ...afterCursor(page.cursor) },
+      where: {
+        orgId, directoryId, deletedAt: null, OR: [{ accountId: null }, { account: { managed: false } }, { pendingEmail: { not: null } }], ...afterCursor(page.cursor),
+      },
       orderBy: [...orderBy()],
       take: page.limit + 1,
-      select: { id: true, userName: true, externalId: true, active: true, createdAt: true, account: { select: { id: true, email: true, emailDomain: true } } },
+      select: {
+        id: true, userName: true, externalId: true, active: true, createdAt: true, pendingEmail: true,
+        account: { select: { id: true, email: true, emailDomain: true } },
+      },
     });
-    return toPage(rows, page.limit, (r) => r.account
+    return toPage(rows, page.limit, (r) => r.account && r.pendingEmail !== null
+      ? { scimUserId: r.id, userName: r.userName, externalId: r.externalId, active: r.active, accountId: r.account.id, email: r.account.email,
+          issue: 'email-conflict' as const, pendingEmail: r.pendingEmail, detail: '' /* the service says why (directory-service syncIssues) */ }
+      : r.account
       ? { scimUserId: r.id, userName: r.userName, externalId: r.externalId, active: r.active, accountId: r.account.id, email: r.account.email,
           issue: 'external-account' as const, detail: `${r.account.emailDomain} is not a verified domain of the org: the account is external, not managed (verify the domain to manage it)` }
       : { scimUserId: r.id, userName: r.userName, externalId: r.externalId, active: r.active, accountId: null, email: null,

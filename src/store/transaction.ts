@@ -166,7 +166,7 @@ export async function lockPolicy(tx: Tx, orgId: string, policyId: string, mode: 
  * Serialises every rule-checking write of one org (policy changes, memberships, domain
  * verification) on the org's row: check-then-write under this lock cannot race.
  */
-export async function lockOrg(tx: Tx, orgId: string): Promise<boolean> {
+export async function lockOrg(tx: SqlTx, orgId: string): Promise<boolean> {
   const rows = await tx.$queryRaw<{ id: string }[]>`SELECT "id"::text AS id FROM "Org" WHERE "id" = ${orgId}::uuid FOR UPDATE`;
   return rows.length === 1;
 }

@@ -51,13 +51,22 @@ describe('SCIM user writes and billability', () => {
     expect(await deltas()).toEqual([{ kind: 'added', cause: 'access-granted' }]);
   });
 
-  it.runIf(onPostgres)('PATCH displayName: no account lock, no billability statements; the read is the transaction\'s first statement (5 in all)', async () => {
-    const sent = await statements(() => patch([{ op: 'replace', path: 'displayName', value: 'Ann A.' }]).expect(200));
+  it.runIf(onPostgres)('PATCH title: no account lock, no billability statements; the read is the transaction\'s first statement (5 in all)', async () => {
+    const sent = await statements(() => patch([{ op: 'replace', path: 'title', value: 'Counter' }]).expect(200));
+    await patch([{ op: 'remove', path: 'title' }]).expect(200);
     // The read locks the ScimUser row only (FOR UPDATE OF u: step 3 of the lock order), never its account.
     expect(sent.some((s) => /FOR UPDATE(?! OF u\b)/i.test(s) && s.includes('"Account"'))).toBe(false);
     expect(sent.some((s) => /FOR UPDATE OF u\b/.test(s))).toBe(true);
     expect(sent.some((s) => s.includes('"Subscription"'))).toBe(false);
     expect(sent.map((s) => s.trim().split(/[\s;]+/)[0]!.toUpperCase())).toEqual(['BEGIN', 'SELECT', 'UPDATE', 'INSERT', 'COMMIT']);
+  });
+
+  it.runIf(onPostgres)('PATCH displayName: the account\'s name follows (one UPDATE more, issue 11 §4), still no account lock, no billability statements', async () => {
+    const sent = await statements(() => patch([{ op: 'replace', path: 'displayName', value: 'Ann A.' }]).expect(200));
+    expect(sent.some((s) => /FOR UPDATE(?! OF u\b)/i.test(s) && s.includes('"Account"'))).toBe(false);
+    expect(sent.some((s) => s.includes('"Subscription"'))).toBe(false);
+    expect(sent.map((s) => s.trim().split(/[\s;]+/)[0]!.toUpperCase())).toEqual(['BEGIN', 'SELECT', 'UPDATE', 'UPDATE', 'INSERT', 'COMMIT']);
+    expect(sent.filter((s) => /^\s*UPDATE "Account"/.test(s))).toHaveLength(1);
   });
 
   it('PATCH with a stale If-Match: 412, nothing written (checked against the version the write reads)', async () => {

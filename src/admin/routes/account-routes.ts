@@ -1,13 +1,17 @@
 import type { Services } from '../../composition.js';
 import { route, type RouteSpec } from '../route-spec.js';
-import { accountOut, accountQuery, createAccountBody, emptyBody, grantRoleBody, idParams, lists, orgParams, roleParams } from '../schemas.js';
+import { accountOut, accountQuery, createAccountBody, emptyBody, grantRoleBody, idParams, lists, orgParams, problemOut, roleParams, updateAccountBody } from '../schemas.js';
 
 export function accountRoutes(s: Services): RouteSpec[] {
   return [
     route({
-      method: 'get', path: '/api/v1/orgs/{orgId}/accounts', tag: 'accounts', auth: 'org', summary: 'List accounts; ?email= finds one',
-      params: orgParams, query: accountQuery, responses: { 200: { description: 'accounts', schema: lists.accounts } },
-      handler: async ({ ctx, query }) => ({ status: 200, body: await s.accounts.list(ctx, query, { email: query.email }) }),
+      method: 'get', path: '/api/v1/orgs/{orgId}/accounts', tag: 'accounts', auth: 'org',
+      summary: 'List accounts, filtered by managed, source, status, billable and policyId, with the total that match; ?email= finds one',
+      params: orgParams, query: accountQuery, responses: { 200: { description: 'accounts', schema: lists.accounts }, 400: { description: 'a filter value is invalid; `errors` names the parameter', schema: problemOut } },
+      handler: async ({ ctx, query }) => {
+        const { limit, cursor, ...filter } = query;
+        return { status: 200, body: await s.accounts.list(ctx, { limit, cursor }, filter) };
+      },
     }),
     route({
       method: 'post', path: '/api/v1/orgs/{orgId}/accounts', tag: 'accounts', auth: 'org',
@@ -19,6 +23,15 @@ export function accountRoutes(s: Services): RouteSpec[] {
       method: 'get', path: '/api/v1/orgs/{orgId}/accounts/{id}', tag: 'accounts', auth: 'org', summary: 'One account, with billable and billableReasons',
       params: idParams, responses: { 200: { description: 'the account', schema: accountOut } },
       handler: async ({ ctx, params }) => ({ status: 200, body: await s.accounts.get(ctx, params.id) }),
+    }),
+    route({
+      method: 'patch', path: '/api/v1/orgs/{orgId}/accounts/{id}', tag: 'accounts', auth: 'org',
+      summary: 'Edit the names and email of a manual account (managed and policy follow the email\'s domain); a synced account\'s profile is the identity provider\'s (409 synced-profile-owned-by-idp)',
+      params: idParams, body: updateAccountBody, responses: {
+        200: { description: 'the account', schema: accountOut },
+        409: { description: 'the email is another account\'s (account-email-taken), or the account is synced (rule synced-profile-owned-by-idp); nothing changed', schema: problemOut },
+      },
+      handler: async ({ ctx, params, body }) => ({ status: 200, body: await s.accounts.update(ctx, params.id, body) }),
     }),
     route({
       method: 'post', path: '/api/v1/orgs/{orgId}/accounts/{id}/disable', tag: 'accounts', auth: 'org', summary: 'Disable (idempotent)',
