@@ -5,7 +5,7 @@ import type { Page } from '../store/paging.js';
 import { subscriptionStore } from '../store/subscription-store.js';
 import { pricedAtDifference } from '../domain/billability.js';
 import { subscriptionStatus, type SubscriptionState } from '../domain/subscription.js';
-import { billingPeriod, premiumTiersFrom, price, type BillingPeriod, type PriceBook, type PriceTier, type TierLine } from '../domain/pricing.js';
+import { ANNUAL_MONTHS_CHARGED, billingPeriod, periodSegments, premiumTiersFrom, price, prorate, type BillingPeriod, type PriceBook, type PriceTier, type TierLine } from '../domain/pricing.js';
 import type { BillingCycle, Edition, Plan } from '../domain/types.js';
 import type { RequestContext } from '../services/context.js';
 import { billableSet, billableUsersPage, orgBillingFacts, withoutJit, type BillableUser, type OrgBillingFacts } from '../store/billable-set.js';
@@ -32,6 +32,29 @@ export type Estimate = {
   monthsCharged: number;
   /** `edition-community` / `edition-academic` when the org pays nothing whatever the count, else null. */
   free: string | null;
+  /** The lines of every segment, in segment order; they add up to `wouldBeAmount`. */
+  tiers: TierLine[];
+  /** Whether any of the period is paid for: false for a trial, an unsubscribed period, no subscription, a free edition. */
+  charged: boolean;
+  /** The amount had every segment been paid for (`amount` counts only the paid ones). */
+  wouldBeAmount: number;
+  /** The period cut by plan and by paid / not paid (docs/billing.md). */
+  segments: EstimateSegment[];
+};
+
+export type EstimateSegment = {
+  plan: Plan | null;
+  from: Date;
+  to: Date;
+  /** The segment's part of the period ((to − from) / period length): its lines are prorated by it. */
+  share: number;
+  /** Paid for: the org is `active` (and not a free edition) throughout the segment. */
+  charged: boolean;
+  /** Unique users billable under this plan during the segment. */
+  users: number;
+  priceDifferenceUsers: number;
+  /** The segment's price (prorated); counted in the estimate's `amount` only when `charged`. */
+  amount: number;
   tiers: TierLine[];
 };
 
@@ -44,7 +67,14 @@ export type PeriodUser = { accountId: string; reasons: string[] };
  * their `occurredAt` (UTC); one account's entries are ordered by `streamSeq` (commit order).
  * Each comes with the reasons of its latest `added` entry up to the period's end.
  */
-export async function periodBillableUsers(tx: Tx, orgId: string, period: BillingPeriod): Promise<PeriodUser[]> {
+export async function periodBillableUsers(
+  tx: Tx, orgId: string, period: BillingPeriod, opts: { innerStart?: boolean } = {},
+): Promise<PeriodUser[]> {
+  // A segment that starts inside the period starts at a change (a plan change, docs/billing.md)
+  // and after the deltas of that change: they carry its time, and the state they leave is the
+  // one the segment starts from (a Jira-less user removed at a switch to Premium is not in it).
+  const before = opts.innerStart ? Prisma.sql`<=` : Prisma.sql`<`;
+  const inside = opts.innerStart ? Prisma.sql`>` : Prisma.sql`>=`;
   return tx.$queryRaw<PeriodUser[]>`
     WITH e AS (
       SELECT "accountId", "kind", "reasons", "occurredAt", "streamSeq"
@@ -53,13 +83,13 @@ export async function periodBillableUsers(tx: Tx, orgId: string, period: Billing
     ),
     at_start AS (
       SELECT DISTINCT ON ("accountId") "accountId", "kind"
-      FROM e WHERE "occurredAt" < ${period.start}::timestamptz
+      FROM e WHERE "occurredAt" ${before} ${period.start}::timestamptz
       ORDER BY "accountId", "streamSeq" DESC
     ),
     users AS (
       SELECT "accountId" FROM at_start WHERE "kind" = 'added'
       UNION
-      SELECT "accountId" FROM e WHERE "occurredAt" >= ${period.start}::timestamptz AND "kind" = 'added'
+      SELECT "accountId" FROM e WHERE "occurredAt" ${inside} ${period.start}::timestamptz AND "kind" = 'added'
     ),
     last_added AS (
       SELECT DISTINCT ON ("accountId") "accountId", "reasons"
@@ -72,37 +102,64 @@ export async function periodBillableUsers(tx: Tx, orgId: string, period: Billing
 }
 
 /**
- * What the bill of the current period will be (SPEC §4, §5): the count now, the period's unique
- * billable users from the ledger, and their tiered price. Read in one REPEATABLE READ snapshot
- * so the count, the ledger and the subscription agree with each other.
+ * What the bill of the current period will be (SPEC §4, §5; the rule in docs/billing.md): the
+ * count now, the period's unique billable users from the ledger, and their tiered price per plan
+ * segment. Read in one REPEATABLE READ snapshot so the count, the ledger and the subscription
+ * agree with each other.
+ *
+ * The period is cut into segments at plan changes and where it turns paid or unpaid
+ * (periodSegments); each segment prices the users billable during it, under its plan, prorated
+ * by its share of the period. A user who was not billable under a segment's plan (JSM-only on
+ * Premium) is not in that segment. Only paid segments are charged (`amount`); `wouldBeAmount`
+ * prices them all.
  *
  * Premium users are priced at the difference when they are covered by Cloud Enterprise: for an
- * account billable now, by its current reasons; for one no longer billable, by the reasons of
- * its latest `added` ledger entry.
+ * account billable now, in the segment holding `now`, by its current reasons; otherwise by the
+ * reasons of its latest `added` ledger entry before the segment's end.
  */
 export async function estimateBill(tx: Tx, orgId: string, now: Date, billing: EstimateConfig): Promise<Estimate> {
-  const status = subscriptionStatus(await subscriptionStore.get(tx, orgId), now);
+  const facts = await subscriptionStore.get(tx, orgId);
+  const status = subscriptionStatus(facts, now);
   const anchor = status.activeSince ?? (status.state === 'trial' ? status.trialEndsAt : null);
   const period = billingPeriod(status.cycle, anchor, now);
   const current = await billableSet(tx, orgId, now);
   const periodUsers = await periodBillableUsers(tx, orgId, period);
+  const planAtStart = await subscriptionStore.planAt(tx, orgId, period.start, facts.plan);
+  const changes = await subscriptionStore.planChanges(tx, orgId, period.start, period.end);
+  const cuts = periodSegments(facts, period, planAtStart, changes);
 
   let billableNow = 0;
   for (const b of current.values()) if (b.billable) billableNow++;
-  const differenceUsers = status.plan === 'premium'
-    ? periodUsers.filter((u) => {
-      const c = current.get(u.accountId);
-      return pricedAtDifference(c?.billable ? c.reasons : u.reasons);
-    }).length
-    : 0;
 
   const book: PriceBook = { standard: billing.tiers, premium: billing.premiumTiers ?? premiumTiersFrom(billing.tiers) };
-  const p = price(book, { users: periodUsers.length, differenceUsers, plan: status.plan, edition: status.edition, cycle: status.cycle });
+  const length = period.end.getTime() - period.start.getTime();
+  const differenceIds = new Set<string>();
+  const segments: EstimateSegment[] = [];
+  for (const c of cuts) {
+    const whole = c.from.getTime() === period.start.getTime() && c.to.getTime() === period.end.getTime();
+    const users = c.void ? [] : whole ? periodUsers : await periodBillableUsers(tx, orgId, { start: c.from, end: c.to }, { innerStart: c.from > period.start });
+    const holdsNow = c.from <= now && now < c.to;
+    const diff = c.plan === 'premium'
+      ? users.filter((u) => {
+        const b = holdsNow ? current.get(u.accountId) : undefined;
+        return pricedAtDifference(b?.billable ? b.reasons : u.reasons);
+      })
+      : [];
+    for (const u of diff) differenceIds.add(u.accountId);
+    const share = whole ? 1 : (c.to.getTime() - c.from.getTime()) / length;
+    const p = prorate(price(book, { users: users.length, differenceUsers: diff.length, plan: c.plan, edition: status.edition, cycle: status.cycle }), share);
+    segments.push({
+      plan: c.plan, from: c.from, to: c.to, share, charged: c.paid && status.edition === 'commercial',
+      users: users.length, priceDifferenceUsers: diff.length, amount: p.amount, tiers: p.tiers,
+    });
+  }
+  const amount = segments.reduce((s, g) => s + (g.charged ? g.amount : 0), 0);
+  const free = status.edition === 'commercial' ? null : `edition-${status.edition}`;
   return {
     billableUsers: billableNow,
     periodBillableUsers: periodUsers.length,
-    priceDifferenceUsers: differenceUsers,
-    amount: p.amount,
+    priceDifferenceUsers: differenceIds.size,
+    amount,
     currency: billing.currency,
     cycle: status.cycle,
     plan: status.plan,
@@ -110,9 +167,12 @@ export async function estimateBill(tx: Tx, orgId: string, now: Date, billing: Es
     state: status.state,
     periodStart: period.start,
     periodEnd: period.end,
-    monthsCharged: p.monthsCharged,
-    free: p.free,
-    tiers: p.tiers,
+    monthsCharged: free ? 0 : status.cycle === 'annual' ? ANNUAL_MONTHS_CHARGED : 1,
+    free,
+    tiers: segments.flatMap((g) => g.tiers),
+    charged: segments.some((g) => g.charged),
+    wouldBeAmount: segments.reduce((s, g) => s + g.amount, 0),
+    segments,
   };
 }
 

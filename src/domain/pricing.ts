@@ -1,4 +1,4 @@
-import { addMonthsUtc } from './subscription.js';
+import { addMonthsUtc, subscriptionStatus, type SubscriptionFacts } from './subscription.js';
 import type { BillingCycle, Edition, Plan } from './types.js';
 
 /**
@@ -148,4 +148,66 @@ export function billingPeriod(cycle: BillingCycle, anchor: Date | null, now: Dat
   let k = Math.max(0, now.getUTCFullYear() - base.getUTCFullYear() - 1);
   while (addMonthsUtc(base, 12 * (k + 1)) <= now) k++;
   return { start: addMonthsUtc(base, 12 * k), end: addMonthsUtc(base, 12 * (k + 1)) };
+}
+
+/**
+ * A stretch of a billing period with one plan, paid or not (docs/billing.md). `void`: the org
+ * bills nobody during it (no subscription, or unsubscribed), so it has no users.
+ */
+export type PeriodSegment = { from: Date; to: Date; plan: Plan | null; paid: boolean; void: boolean };
+
+/**
+ * Cuts a billing period into plan segments. The state at each instant is derived from the
+ * current facts (subscriptionStatus); the plan from `planAtStart` and the plan changes made inside
+ * the period (their `changedAt`, oldest first). Pieces are cut at every plan change and every
+ * instant where the derived state can change, then merged: adjacent pieces join when both are
+ * paid (`active`) or both unpaid, and they have the same plan — a piece in which nobody is
+ * billable (`none`, `unsubscribed`) has no plan that matters and joins its unpaid neighbour.
+ */
+export function periodSegments(
+  facts: SubscriptionFacts, period: BillingPeriod, planAtStart: Plan | null,
+  changes: readonly { changedAt: Date; toPlan: Plan | null }[],
+): PeriodSegment[] {
+  const inside = (d: Date | null | undefined): d is Date => !!d && d > period.start && d < period.end;
+  const cuts = [
+    period.start.getTime(),
+    ...changes.map((c) => c.changedAt).filter(inside).map((d) => d.getTime()),
+    ...[facts.trialStartedAt, facts.trialEndsAt, facts.activatedAt, facts.cancelledAt].filter(inside).map((d) => d.getTime()),
+  ];
+  const points = [...new Set(cuts)].sort((a, b) => a - b);
+  const planAt = (from: Date) => {
+    let plan = planAtStart;
+    for (const c of changes) if (c.changedAt <= from) plan = c.toPlan;
+    return plan;
+  };
+  const plans = points.map((t) => planAt(new Date(t)));
+  // Until a plan is first chosen (the trial's start chooses one, a few ms after the trial's own
+  // timestamp), the first chosen plan applies.
+  for (let i = plans.length - 2; i >= 0; i--) if (plans[i] === null) plans[i] = plans[i + 1] ?? null;
+  const out: PeriodSegment[] = [];
+  points.forEach((t, i) => {
+    const from = new Date(t);
+    const to = new Date(points[i + 1] ?? period.end.getTime());
+    const state = subscriptionStatus(facts, from).state;
+    const plan = plans[i] ?? null;
+    const paid = state === 'active';
+    const isVoid = state === 'none' || state === 'unsubscribed';
+    const last = out.at(-1);
+    // No plan chosen yet reads as Standard (as in price).
+    if (last && last.paid === paid && (isVoid || last.void || (last.plan ?? 'standard') === (plan ?? 'standard'))) {
+      last.to = to;
+      if ((last.void && !isVoid) || last.plan === null) last.plan = plan;
+      last.void = last.void && isVoid;
+    } else {
+      out.push({ from, to, plan, paid, void: isVoid });
+    }
+  });
+  return out;
+}
+
+/** `p` for a segment covering `share` of its period: every line's amount × share, rounded to the cent. */
+export function prorate(p: Price, share: number): Price {
+  if (share >= 1) return p;
+  const tiers = p.tiers.map((l) => ({ ...l, amount: Math.round(l.amount * share) }));
+  return { ...p, tiers, amount: tiers.reduce((s, l) => s + l.amount, 0) };
 }

@@ -20,6 +20,11 @@ export type SubscriptionFacts = {
   paymentMethodAddedAt: Date | null;
   activatedAt: Date | null;
   cancelledAt: Date | null;
+  /**
+   * Start of the org's first paid service ever, once a resubscribe replaced `activatedAt`
+   * (see firstPaidStart). Absent or null: the current paid service is the first.
+   */
+  firstPaidAt?: Date | null;
 };
 
 export type SubscriptionStatus = {
@@ -77,9 +82,12 @@ export function subscriptionStatus(f: SubscriptionFacts, now: Date): Subscriptio
   else if (activeSince && activeSince <= now) state = 'active';
   else if (f.trialStartedAt && f.trialStartedAt <= now && f.trialEndsAt && now < f.trialEndsAt) state = 'trial';
 
+  // Monthly: only the first paid month after the org's first trial — the window counts from the
+  // first paid service ever, so a resubscribe does not reopen it. Annual: 30 days from payment.
+  const firstPaid = f.firstPaidAt ?? activeSince;
   const refundEligible =
-    state === 'active' && activeSince !== null &&
-    now < (f.cycle === 'annual' ? addDays(activeSince, ANNUAL_REFUND_DAYS) : addMonthsUtc(activeSince, 1));
+    state === 'active' && activeSince !== null && firstPaid !== null &&
+    now < (f.cycle === 'annual' ? addDays(activeSince, ANNUAL_REFUND_DAYS) : addMonthsUtc(firstPaid, 1));
 
   return {
     state,
@@ -93,6 +101,21 @@ export function subscriptionStatus(f: SubscriptionFacts, now: Date): Subscriptio
     retentionEndsAt: state === 'unsubscribed' && unsubscribedAt ? addDays(unsubscribedAt, RETENTION_DAYS) : null,
     refundEligible,
   };
+}
+
+/**
+ * When the org's paid service first started, as far as the facts tell: `firstPaidAt` once set,
+ * else the current paid service's start if that service really began (an org that cancels a
+ * paid-for trial before it ends never paid). null: the org has not paid yet. A resubscribe
+ * stores `firstPaidStart(before) ?? now` as `firstPaidAt`.
+ */
+export function firstPaidStart(f: SubscriptionFacts): Date | null {
+  if (f.firstPaidAt) return f.firstPaidAt;
+  const paidFromTrial =
+    f.trialEndsAt && f.paymentMethodAddedAt && f.paymentMethodAddedAt < f.trialEndsAt ? f.trialEndsAt : null;
+  const activeSince = f.activatedAt ?? paidFromTrial;
+  if (!activeSince) return null;
+  return f.cancelledAt && f.cancelledAt <= activeSince ? null : activeSince;
 }
 
 /** True while SAML/SCIM configuration must still be kept (subscribed, or within 14 days of unsubscribing). */

@@ -33,8 +33,8 @@ const systemCtx = (orgId: string, job: string, now: Date): RequestContext => ({ 
  * - Retention purge: an org unsubscribed for 14 days or more loses its SCIM directories for good
  *   (users, groups, memberships, mappings and request events cascade or are deleted; the product
  *   access its group mappings granted is revoked, since nothing could ever revoke it again). Orgs,
- *   domains, accounts, policies and direct access stay. There is no SSO connection table yet;
- *   when one lands, its rows belong in the same purge.
+ *   domains, accounts, policies and direct access stay. Its SAML/OIDC connections go in the same
+ *   purge, whether or not the org has a SCIM directory.
  */
 export function createLifecycleService(db: Database) {
   return {
@@ -68,12 +68,17 @@ export function createLifecycleService(db: Database) {
       });
     },
 
-    /** Orgs holding SCIM configuration whose 14 days after unsubscribing are over. */
+    /**
+     * Orgs holding SAML/OIDC or SCIM configuration whose 14 days after unsubscribing are over: an
+     * org with SSO connections and no SCIM directory is due too (issue 11 §5; it used to be skipped).
+     */
     async dueRetentionPurges(now: Date): Promise<string[]> {
       const rows = await db.prisma.subscription.findMany({
         where: {
-          OR: [{ cancelledAt: { not: null } }, { trialEndsAt: { not: null } }],
-          org: { directories: { some: {} } },
+          AND: [
+            { OR: [{ cancelledAt: { not: null } }, { trialEndsAt: { not: null } }] },
+            { OR: [{ org: { directories: { some: {} } } }, { org: { ssoConnections: { some: {} } } }] },
+          ],
         },
       });
       return rows

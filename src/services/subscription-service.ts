@@ -3,7 +3,7 @@ import { inTransaction, lockOrg, type Tx } from '../store/transaction.js';
 import { subscriptionStore } from '../store/subscription-store.js';
 import { domainStore } from '../store/domain-store.js';
 import { Conflict, PolicyViolation } from '../domain/errors.js';
-import { subscriptionStatus, trialEnd, type SubscriptionFacts, type SubscriptionStatus } from '../domain/subscription.js';
+import { firstPaidStart, subscriptionStatus, trialEnd, type SubscriptionFacts, type SubscriptionStatus } from '../domain/subscription.js';
 import type { BillingCycle, Plan } from '../domain/types.js';
 import { audit } from './audit.js';
 import { syncBillability } from './billability-sync.js';
@@ -30,6 +30,8 @@ export function createSubscriptionService(db: Database) {
       const before = subscriptionStatus(facts, ctx.now);
       const patch = await fn(tx, facts, before);
       const after = subscriptionStatus(await subscriptionStore.update(tx, ctx.orgId, patch), ctx.now);
+      // Kept for the estimate's plan segments (docs/billing.md).
+      await subscriptionStore.recordPlanChange(tx, ctx.orgId, before.plan, after.plan);
       await audit(tx, ctx, { action, targetType: 'subscription', targetId: ctx.orgId, before: subscriptionView(before), after: subscriptionView(after) });
       // The plan decides billability too (Premium counts external accounts, only Jira/Confluence).
       if (before.state !== after.state) await syncBillability(tx, ctx, 'all', `subscription-${after.state}`);
@@ -73,6 +75,8 @@ export function createSubscriptionService(db: Database) {
         if (status.state !== 'unsubscribed') throw new Conflict('not-unsubscribed', `only an unsubscribed org can resubscribe; this one is ${status.state}`);
         if (!facts.paymentMethodAddedAt) throw new Conflict('payment-method-required', 'add a payment method (POST subscription/payment-method) before resubscribing');
         return {
+          // The refund window stays the first paid month's: a resubscribe never reopens it.
+          firstPaidAt: firstPaidStart(facts) ?? ctx.now,
           activatedAt: ctx.now, cancelledAt: null, plan: input.plan ?? facts.plan ?? 'standard',
           ...(input.cycle ? { cycle: input.cycle } : {}),
         };

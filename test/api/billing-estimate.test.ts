@@ -125,7 +125,10 @@ describe('Standard, monthly: who is billable now, the period from the ledger, th
       billableUsers: 3,
       periodBillableUsers: 4,
       priceDifferenceUsers: 0,
-      amount: 2 * 1000 + 2 * 500,
+      // A trial is not charged: amount 0, and what it would cost beside it.
+      amount: 0,
+      charged: false,
+      wouldBeAmount: 2 * 1000 + 2 * 500,
       currency: 'EUR',
       cycle: 'monthly',
       plan: 'standard',
@@ -139,6 +142,15 @@ describe('Standard, monthly: who is billable now, the period from the ledger, th
         { from: 1, to: 2, users: 2, unitPrice: 1000, amount: 2000, basis: 'standard' },
         { from: 3, to: 4, users: 2, unitPrice: 500, amount: 1000, basis: 'standard' },
       ],
+      // One segment: the trial (plan chosen when it started) covers the period, unpaid.
+      segments: [{
+        plan: 'standard', from: monthStart(now).toISOString(), to: nextMonthStart(now).toISOString(), share: 1, charged: false,
+        users: 4, priceDifferenceUsers: 0, amount: 3000,
+        tiers: [
+          { from: 1, to: 2, users: 2, unitPrice: 1000, amount: 2000, basis: 'standard' },
+          { from: 3, to: 4, users: 2, unitPrice: 500, amount: 1000, basis: 'standard' },
+        ],
+      }],
     });
   });
 
@@ -293,7 +305,7 @@ describe('annual, Community, Premium, unsubscribed', () => {
     const res = await app.http.get(u(org, 'billing/estimate')).set(bearer(org.key)).expect(200);
     // Premium table 1500 / 750: premium(3) − standard(1) = (1500 + 1500 + 750) − 1000.
     expect(res.body).toMatchObject({
-      plan: 'premium', billableUsers: 3, periodBillableUsers: 3, priceDifferenceUsers: 1, amount: 2750,
+      plan: 'premium', billableUsers: 3, periodBillableUsers: 3, priceDifferenceUsers: 1, amount: 0, charged: false, wouldBeAmount: 2750,
       tiers: [
         { from: 1, to: 1, users: 1, unitPrice: 500, amount: 500, basis: 'price-difference' },
         { from: 2, to: 2, users: 1, unitPrice: 1500, amount: 1500, basis: 'premium' },
@@ -310,7 +322,9 @@ describe('annual, Community, Premium, unsubscribed', () => {
     await deliver(org.id);
     expect((await app.http.get(u(org, 'billing/billable-users')).set(bearer(org.key)).expect(200)).body).toEqual({ items: [], next: null });
     const res = await app.http.get(u(org, 'billing/estimate')).set(bearer(org.key)).expect(200);
-    expect(res.body).toMatchObject({ state: 'unsubscribed', billableUsers: 0, periodBillableUsers: 1, amount: 1000 });
+    // Trialled then cancelled: nothing of the period was paid for, so nothing is charged.
+    expect(res.body).toMatchObject({ state: 'unsubscribed', billableUsers: 0, periodBillableUsers: 1, amount: 0, charged: false, wouldBeAmount: 1000 });
+    expect(res.body.segments).toMatchObject([{ plan: 'standard', charged: false, users: 1, amount: 1000 }]);
   });
 });
 

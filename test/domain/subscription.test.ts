@@ -7,6 +7,7 @@ import {
   addMonthsUtc,
   configurationRetained,
   enforcementActive,
+  firstPaidStart,
   subscriptionStatus,
   trialEnd,
   type SubscriptionFacts,
@@ -214,6 +215,10 @@ describe('refundEligible', () => {
     { name: 'monthly, paid 1 February: 2 March is within 30 days but past the first month', facts: fromTrial('2025-02-01T00:00:00.000Z', 'monthly'), now: at('2025-03-02T00:00:00.000Z'), eligible: false },
     { name: 'annual, 6 months in', facts: fromTrial('2025-03-31T09:00:00.000Z', 'annual'), now: at('2025-09-30T09:00:00.000Z'), eligible: false },
     { name: 'annual, resubscribed: 30 days from the resubscription', facts: facts({ plan: 'standard', cycle: 'annual', paymentMethodAddedAt: at('2025-06-01T00:00:00.000Z'), activatedAt: at('2025-06-01T00:00:00.000Z') }), now: at('2025-06-30T23:59:59.999Z'), eligible: true },
+    // Monthly after a resubscribe: the window is the first paid month ever (firstPaidAt), never reopened.
+    { name: 'monthly, resubscribed in its third month after a paid trial: not refundable (the window does not reopen)', facts: facts({ plan: 'standard', trialStartedAt: START, trialEndsAt: END, paymentMethodAddedAt: MID, firstPaidAt: END, activatedAt: at('2025-06-10T00:00:00.000Z') }), now: at('2025-06-11T00:00:00.000Z'), eligible: false },
+    { name: 'monthly, resubscribed within the first paid month: still the first month, refundable until it ends', facts: facts({ plan: 'standard', trialStartedAt: START, trialEndsAt: END, paymentMethodAddedAt: MID, firstPaidAt: END, activatedAt: addDays(END, 10) }), now: ms(addMonthsUtc(END, 1), -1), eligible: true },
+    { name: 'monthly, resubscribed after a trial that was never paid: its first paid month is refundable', facts: facts({ plan: 'standard', trialStartedAt: START, trialEndsAt: END, paymentMethodAddedAt: at('2025-06-01T00:00:00.000Z'), firstPaidAt: at('2025-06-01T00:00:00.000Z'), activatedAt: at('2025-06-01T00:00:00.000Z') }), now: at('2025-06-20T00:00:00.000Z'), eligible: true },
     // Never when not active.
     { name: 'no subscription', facts: NO_SUBSCRIPTION, now: MID, eligible: false },
     { name: 'in a trial with a payment method', facts: paidTrial(), now: ms(END, -1), eligible: false },
@@ -224,6 +229,19 @@ describe('refundEligible', () => {
 
   it.each(rows)('$name → $eligible', ({ facts: f, now, eligible }) => {
     expect(subscriptionStatus(f, now).refundEligible).toBe(eligible);
+  });
+});
+
+describe('firstPaidStart (what a resubscribe keeps as firstPaidAt)', () => {
+  it.each([
+    { name: 'no subscription: never paid', f: NO_SUBSCRIPTION, expected: null },
+    { name: 'a trial without payment that ended: never paid', f: trial(), expected: null },
+    { name: 'a paid trial: paid from its end', f: paidTrial(), expected: END },
+    { name: 'a paid trial cancelled before it ended: never paid', f: paidTrial({ cancelledAt: addDays(START, 20) }), expected: null },
+    { name: 'a paid trial cancelled after it ended: paid from its end', f: paidTrial({ cancelledAt: addDays(END, 40) }), expected: END },
+    { name: 'firstPaidAt wins over a later resubscribe', f: paidTrial({ firstPaidAt: END, activatedAt: addDays(END, 90), cancelledAt: addDays(END, 100) }), expected: END },
+  ])('$name', ({ f, expected }) => {
+    expect(firstPaidStart(f)).toEqual(expected);
   });
 });
 

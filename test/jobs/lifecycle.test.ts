@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearer, createOrg, startTestApp, verifyDomain, type TestApp } from '../support/app.js';
+import { bearer, createOrg, createSamlConnection, startTestApp, verifyDomain, type TestApp } from '../support/app.js';
 import { orgWithDirectory, scim, user, SCIM_GROUP } from '../support/scim.js';
 import { drainPending } from '../../src/billing/delivery-worker.js';
 import { reconcileOrg } from '../../src/billing/reconcile.js';
@@ -145,6 +145,31 @@ describe('retention (job retention-purge)', () => {
     await runJob('retention-purge', new Date(Date.now() + 30 * DAY));
     expect(await app.svc.db.prisma.directory.count({ where: { id: dir.id } })).toBe(1);
     expect(await app.svc.db.prisma.scimUser.count({ where: { directoryId: dir.id } })).toBe(1);
+  });
+
+  it('retention purge of an org with SSO but no SCIM directory: the job removes its SAML connection too (it used to select only orgs with a directory)', async () => {
+    const { org } = await trialOrg('Sso Only Co', 1);
+    const conn = await createSamlConnection(app, org, { entityId: 'https://idp.sso-only.example/metadata' });
+    const policy = (await app.http.get(u(org, 'policies')).set(bearer(org.key)).expect(200)).body.items[0];
+    await app.http.patch(u(org, `policies/${policy.id}`)).set(bearer(org.key)).send({ ssoConnectionId: conn.id }).expect(200);
+    expect(await app.svc.db.prisma.directory.count({ where: { orgId: org.id } })).toBe(0);
+    await app.http.post(u(org, 'subscription/cancel')).set(bearer(org.key)).send({}).expect(200);
+
+    const early = await runJob('retention-purge', new Date(Date.now() + 13 * DAY));
+    expect(early.status).toBe('done');
+    expect(await app.svc.db.prisma.ssoConnection.count({ where: { orgId: org.id } })).toBe(1);
+
+    const out = await runJob('retention-purge', new Date(Date.now() + 14 * DAY + 60_000));
+    expect(out).toMatchObject({ status: 'done', result: { orgsPurged: expect.any(Number) } });
+    expect(out.status === 'done' && (out.result.orgsPurged as number)).toBeGreaterThanOrEqual(1);
+    expect(await app.svc.db.prisma.ssoConnection.count({ where: { orgId: org.id } })).toBe(0);
+    const p = await app.svc.db.prisma.policy.findUniqueOrThrow({ where: { id: policy.id } });
+    expect(p.ssoConnectionId).toBeNull();
+    const audit = (await app.http.get(u(org, 'audit?action=subscription.retention.purged')).set(bearer(org.key)).expect(200)).body.items;
+    expect(audit).toHaveLength(1);
+    expect(audit[0]).toMatchObject({ actor: 'system:retention-purge', before: { directories: [], ssoConnections: [{ id: conn.id }] }, after: { ssoConnections: [] } });
+    // The org, its domain and its account stay.
+    expect(await app.svc.db.prisma.account.count({ where: { orgId: org.id } })).toBe(1);
   });
 
   it('an org that never subscribed keeps its directories', async () => {

@@ -28,7 +28,19 @@ export const estimateOut = z.object({
   periodEnd: z.string(),
   monthsCharged: z.number().describe('1 monthly, 10 annual (ten months for twelve), 0 free'),
   free: z.string().nullable(),
-  tiers: z.array(tierLineOut),
+  tiers: z.array(tierLineOut).describe('the lines of every segment, in order; they add up to wouldBeAmount'),
+  charged: z.boolean().describe('false when no part of the period is paid for (a trial, unsubscribed, no subscription, a free edition): amount is then 0'),
+  wouldBeAmount: z.number().describe('the amount had every segment been paid for (cents); equals amount when the whole period is paid'),
+  segments: z.array(z.object({
+    plan: z.enum(PLANS).nullable(),
+    from: z.string(), to: z.string(),
+    share: z.number().describe('(to − from) / period length: the segment\'s lines are prorated by it'),
+    charged: z.boolean().describe('paid for: the org is active throughout the segment'),
+    users: z.number().describe('unique users billable under this plan during the segment'),
+    priceDifferenceUsers: z.number(),
+    amount: z.number().describe('the segment\'s prorated price (cents), in amount only when charged'),
+    tiers: z.array(tierLineOut),
+  }).openapi('BillEstimateSegment')).describe('the period cut at plan changes and where it turns paid or unpaid (docs/billing.md)'),
 }).openapi('BillEstimate');
 export const billableUserOut = z.object({
   accountId: uuid, email: z.string(), displayName: z.string().nullable(), managed: z.boolean(), status: z.enum(['active', 'disabled']),
