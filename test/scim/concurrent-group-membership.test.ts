@@ -235,3 +235,37 @@ describe('membership races with user writes (PostgreSQL runs them at once; PGlit
     expect(Math.max(...slow), 'no round waited for deadlock detection (1 s)').toBeLessThan(900);
   });
 });
+
+describe('group PATCHes of other shapes', () => {
+  it('a member operation scimmy must judge (a sub-attribute through a filter) applies to the locked group, beside concurrent adds', async () => {
+    const [a, ...others] = await createUsers('shape', 6);
+    const g = (await s.post('/Groups', { schemas: [SCIM_GROUP], displayName: 'Shapes', members: [{ value: a!.id, display: 'Old' }] }).expect(201)).body;
+    const rename = { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: `members[value eq "${a!.id}"].display`, value: 'New' }] };
+    const res = await Promise.all([s.patch(`/Groups/${g.id}`, rename), ...others.map((u) => s.patch(`/Groups/${g.id}`, addOp(u.id)))]);
+    expect(res.filter((r) => r.status !== 204).map((r) => `${r.status} ${r.text}`)).toEqual([]);
+    expect(await memberIds(g.id)).toEqual([a!, ...others].map((u) => u.id).sort());
+    expect((await db().scimGroupMember.findUnique({ where: { groupId_userId: { groupId: g.id, userId: a!.id } } }))?.display).toBe('New');
+  });
+
+  it('a PATCH adding a user of another directory → 400 invalidValue, nothing written', async () => {
+    const other = await orgWithDirectory(app, { name: 'Other Co', domain: 'other-push.example', idp: 'okta' });
+    const foreign = (await scim(app, other).post('/Users', user('x@other-push.example')).expect(201)).body.id;
+    const [a] = await createUsers('foreignadd', 1);
+    const g = (await s.post('/Groups', { schemas: [SCIM_GROUP], displayName: 'No Foreigners' }).expect(201)).body;
+    const res = await s.patch(`/Groups/${g.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'Add', path: 'members', value: [{ value: a!.id }, { value: foreign }] }] });
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ scimType: 'invalidValue', detail: expect.stringContaining('another directory') });
+    expect(await memberIds(g.id)).toEqual([]);
+    expect((await s.get(`/Groups/${g.id}`).expect(200)).headers.etag).toBe('W/"1"');
+  });
+
+  it('a member id that names no user is skipped and reported; the others are added', async () => {
+    const [a] = await createUsers('ghostadd', 1);
+    const g = (await s.post('/Groups', { schemas: [SCIM_GROUP], displayName: 'Ghosts' }).expect(201)).body;
+    const ghost = '00000000-0000-4000-8000-000000000000';
+    await s.patch(`/Groups/${g.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'Add', path: 'members', value: [{ value: a!.id }, { value: ghost }, { value: 'stringid1' }] }] }).expect(204);
+    expect(await memberIds(g.id)).toEqual([a!.id]);
+    const audit = await db().auditEvent.findFirst({ where: { action: 'scim.group.update', targetId: g.id } });
+    expect(audit?.after).toMatchObject({ members: 1, changedMembers: 1, skippedUnknownMembers: expect.arrayContaining([ghost, 'stringid1']) });
+  });
+});
