@@ -191,8 +191,12 @@ export const scimUserStore = {
   },
   /**
    * The live user with its account's email, source and status, in one statement (PUT/PATCH,
-   * inside their transaction). Locked (step 3 of the lock order, docs/decisions.md, before any account row): two writes of
-   * one user queue here instead of one failing the version check of the other.
+   * inside their transaction). Locked (step 3 of the lock order, docs/decisions.md, before any
+   * account row): two writes of one user queue here instead of one failing the version check of
+   * the other. NO KEY UPDATE, not UPDATE: a group's member add (KEY SHARE of its users, taken
+   * under the directory's group locks) does not wait for it, so a user write that then takes those
+   * group locks (its group inputs changed) cannot deadlock with the add; a DELETE upgrades to
+   * FOR UPDATE (lockForDelete) after taking the group locks first.
    */
   async getForWrite(tx: SqlTx, directoryId: string, id: string): Promise<ScimUserForWrite | null> {
     if (!UUID.test(id)) return null;
@@ -208,7 +212,7 @@ export const scimUserStore = {
              a."displayName" AS "aDisplayName", a."givenName" AS "aGivenName", a."familyName" AS "aFamilyName"
       FROM "ScimUser" u LEFT JOIN "Account" a ON a."id" = u."accountId"
       WHERE u."id" = ${id}::uuid AND u."directoryId" = ${directoryId}::uuid AND u."deletedAt" IS NULL
-      FOR UPDATE OF u`;
+      FOR NO KEY UPDATE OF u`;
     const r = rows[0];
     if (!r) return null;
     const { aId, aEmail, aSource, aStatus, aDisplayName, aGivenName, aFamilyName, ...user } = r;

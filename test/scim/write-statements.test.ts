@@ -54,9 +54,9 @@ describe('SCIM user writes and billability', () => {
   it.runIf(onPostgres)('PATCH title: no account lock, no billability statements; the read is the transaction\'s first statement (5 in all)', async () => {
     const sent = await statements(() => patch([{ op: 'replace', path: 'title', value: 'Counter' }]).expect(200));
     await patch([{ op: 'remove', path: 'title' }]).expect(200);
-    // The read locks the ScimUser row only (FOR UPDATE OF u: step 3 of the lock order), never its account.
+    // The read locks the ScimUser row only (FOR NO KEY UPDATE OF u: step 3 of the lock order), never its account.
     expect(sent.some((s) => /FOR UPDATE(?! OF u\b)/i.test(s) && s.includes('"Account"'))).toBe(false);
-    expect(sent.some((s) => /FOR UPDATE OF u\b/.test(s))).toBe(true);
+    expect(sent.some((s) => /FOR NO KEY UPDATE OF u\b/.test(s))).toBe(true);
     expect(sent.some((s) => s.includes('"Subscription"'))).toBe(false);
     expect(sent.map((s) => s.trim().split(/[\s;]+/)[0]!.toUpperCase())).toEqual(['BEGIN', 'SELECT', 'UPDATE', 'INSERT', 'COMMIT']);
   });
