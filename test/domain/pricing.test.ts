@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_TIERS } from '../../src/config.js';
-import { billingPeriod, premiumTiersFrom, price, tieredAmount, type PriceBook, type PriceInput, type TierLine } from '../../src/domain/pricing.js';
+import { NO_SUBSCRIPTION } from '../../src/domain/subscription.js';
+import { billingPeriod, periodSegments, premiumTiersFrom, price, prorate, tieredAmount, type PriceBook, type PriceInput, type TierLine } from '../../src/domain/pricing.js';
 
 // Standard: 1–100 at 400, 101–1000 at 300, 1001–5000 at 200, then 150 (cents per user per month).
 // Premium:  1–100 at 600, 101–1000 at 450, 1001–5000 at 300, then 225.
@@ -139,5 +140,52 @@ describe('billing periods (UTC)', () => {
     const p = billingPeriod(cycle, anchor ? d(anchor) : null, d(now));
     expect({ start: p.start.toISOString(), end: p.end.toISOString() }).toEqual({ start, end });
     expect(p.start <= d(now) || (anchor !== null && d(anchor) > d(now))).toBe(true);
+  });
+});
+
+describe('periodSegments (docs/billing.md)', () => {
+  const D = (iso: string) => new Date(iso);
+  const period = { start: D('2026-03-01T00:00:00.000Z'), end: D('2026-04-01T00:00:00.000Z') };
+  const paidFromFeb = { ...NO_SUBSCRIPTION, plan: 'standard' as const, trialStartedAt: D('2026-01-01T00:00:00.000Z'), trialEndsAt: D('2026-01-31T00:00:00.000Z'), paymentMethodAddedAt: D('2026-01-10T00:00:00.000Z') };
+  const seg = (from: string, to: string, plan: 'standard' | 'premium' | null, paid: boolean, isVoid = false) => ({ from: D(from), to: D(to), plan, paid, void: isVoid });
+
+  it('no change: one paid segment over the whole period', () => {
+    expect(periodSegments(paidFromFeb, period, 'standard', [])).toEqual([seg('2026-03-01T00:00:00.000Z', '2026-04-01T00:00:00.000Z', 'standard', true)]);
+  });
+
+  it('Standard → Premium → Standard: three paid segments cut at the changes', () => {
+    const changes = [
+      { changedAt: D('2026-03-10T00:00:00.000Z'), toPlan: 'premium' as const },
+      { changedAt: D('2026-03-20T00:00:00.000Z'), toPlan: 'standard' as const },
+    ];
+    expect(periodSegments(paidFromFeb, period, 'standard', changes)).toEqual([
+      seg('2026-03-01T00:00:00.000Z', '2026-03-10T00:00:00.000Z', 'standard', true),
+      seg('2026-03-10T00:00:00.000Z', '2026-03-20T00:00:00.000Z', 'premium', true),
+      seg('2026-03-20T00:00:00.000Z', '2026-04-01T00:00:00.000Z', 'standard', true),
+    ]);
+  });
+
+  it('a trial started mid-month with its plan chosen a moment later: one unpaid segment with that plan', () => {
+    const f = { ...NO_SUBSCRIPTION, plan: 'premium' as const, trialStartedAt: D('2026-03-05T00:00:00.000Z'), trialEndsAt: D('2026-04-04T00:00:00.000Z') };
+    expect(periodSegments(f, period, null, [{ changedAt: D('2026-03-05T00:00:00.004Z'), toPlan: 'premium' }])).toEqual([
+      seg('2026-03-01T00:00:00.000Z', '2026-04-01T00:00:00.000Z', 'premium', false),
+    ]);
+  });
+
+  it('a paid trial ending mid-month: unpaid then paid; a cancel later: the rest is unpaid and void', () => {
+    const f = { ...NO_SUBSCRIPTION, plan: 'standard' as const, trialStartedAt: D('2026-02-13T00:00:00.000Z'), trialEndsAt: D('2026-03-15T00:00:00.000Z'), paymentMethodAddedAt: D('2026-03-01T12:00:00.000Z'), cancelledAt: D('2026-03-25T00:00:00.000Z') };
+    expect(periodSegments(f, period, 'standard', [])).toEqual([
+      seg('2026-03-01T00:00:00.000Z', '2026-03-15T00:00:00.000Z', 'standard', false),
+      seg('2026-03-15T00:00:00.000Z', '2026-03-25T00:00:00.000Z', 'standard', true),
+      seg('2026-03-25T00:00:00.000Z', '2026-04-01T00:00:00.000Z', 'standard', false, true),
+    ]);
+  });
+
+  it('prorate: each line × share, rounded to the cent; share 1 is the price itself', () => {
+    const p = price(book, input({ users: 101 }));
+    expect(prorate(p, 1)).toBe(p);
+    const half = prorate(p, 0.5);
+    expect(half.tiers.map((l) => l.amount)).toEqual([20_000, 150]);
+    expect(half.amount).toBe(20_150);
   });
 });
