@@ -3,6 +3,7 @@ import { loadConfig, ConfigError, type Config } from './config.js';
 import { createLogger } from './log.js';
 import { openDatabase } from './store/database.js';
 import { migrateAndRepair } from './services/migration-repairs.js';
+import { DataDirLocked } from './store/data-dir-lock.js';
 import { startService } from './server.js';
 import { runReconcileCommand } from './jobs/reconcile-command.js';
 
@@ -22,6 +23,19 @@ BODY_LIMIT_BYTES, SHUTDOWN_TIMEOUT_MS, JOBS_ENABLED, JOBS_FAST, JOBS_SCHEDULE, S
 `;
 
 export async function main(argv: string[]): Promise<number> {
+  try {
+    return await run(argv);
+  } catch (err) {
+    // Another live process holds the PGlite data directory: a clear refusal, not a stack.
+    if (err instanceof DataDirLocked) {
+      process.stderr.write(`orgsync: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: false, options: { help: { type: 'boolean', short: 'h' } } });
   const command = positionals[0] ?? 'serve';
   if (command === 'reconcile') return reconcile(argv.slice(argv.indexOf('reconcile') + 1));
@@ -34,7 +48,8 @@ export async function main(argv: string[]): Promise<number> {
   const logger = createLogger(config.logLevel);
 
   if (command === 'migrate') {
-    const db = await openDatabase(config.database);
+    exitOnSignal();
+    const db = await openDatabase(config.database, { logger });
     try {
       const r = await migrateAndRepair(db);
       logger.info({ applied: r.applied, alreadyApplied: r.alreadyApplied.length, repairedAccounts: r.repaired }, 'migrations done');
@@ -64,15 +79,27 @@ export async function main(argv: string[]): Promise<number> {
 async function reconcile(args: string[]): Promise<number> {
   const config = configOrNull();
   if (!config) return 2;
+  const logger = createLogger(config.logLevel);
+  exitOnSignal();
   return runReconcileCommand(args, {
     openDb: async () => {
-      const db = await openDatabase(config.database);
+      const db = await openDatabase(config.database, { logger });
       await migrateAndRepair(db);
       return db;
     },
     closeDb: (db) => db.close(),
     stdout: process.stdout, stderr: process.stderr,
   });
+}
+
+/**
+ * migrate and reconcile: SIGINT/SIGTERM end the process through process.exit, so that its exit
+ * hook releases the PGlite data directory's lock (a signal's default action would leave it for
+ * the next start to take over as stale).
+ */
+function exitOnSignal(): void {
+  process.once('SIGINT', () => process.exit(130));
+  process.once('SIGTERM', () => process.exit(143));
 }
 
 /** The configuration, or null after printing every bad variable (the caller exits 2). */

@@ -20,7 +20,7 @@ export function resolveSecretKey(config: Pick<Config, 'sso' | 'database'>, logge
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    mkdirSync(config.database.dataDir, { recursive: true });
+    mkdirSync(config.database.dataDir, { recursive: true, mode: 0o700 });
     const key = randomBytes(32).toString('base64url');
     try {
       writeFileSync(file, key + '\n', { mode: 0o600, flag: 'wx' });

@@ -30,7 +30,7 @@ export async function startService(
 ): Promise<RunningService> {
   const logger = opts.logger ?? createLogger(config.logLevel);
   const t0 = performance.now();
-  const db = opts.db ?? (await openDatabase(config.database));
+  const db = opts.db ?? (await openDatabase(config.database, { logger }));
   const migrated = await migrateAndRepair(db);
   logger.info({ applied: migrated.applied, repairedAccounts: migrated.repaired, database: db.kind }, 'database ready');
 

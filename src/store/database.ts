@@ -1,9 +1,11 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { Prisma, PrismaClient } from '../generated/prisma/client.js';
 import { trackDeferredWrites, type SqlTx } from './transaction.js';
 import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import { lockDataDir, restrictToOwner } from './data-dir-lock.js';
 
 export type { PrismaClient };
 
@@ -48,21 +50,37 @@ export type DatabaseOptions = Config['database'] & {
   schema?: string;
 };
 
-export async function openDatabase(options: DatabaseOptions): Promise<Database> {
-  return options.kind === 'pglite' ? openPglite(options.dataDir) : openPostgres(options);
+/**
+ * On PGlite on disk, the data directory is locked for this process until close() (or exit):
+ * a directory another live process holds throws DataDirLocked (store/data-dir-lock.ts).
+ */
+export async function openDatabase(options: DatabaseOptions, opts: { logger?: Logger } = {}): Promise<Database> {
+  return options.kind === 'pglite' ? openPglite(options.dataDir, opts.logger) : openPostgres(options);
 }
 
-async function openPglite(dataDir: string): Promise<Database> {
+async function openPglite(dataDir: string, logger?: Logger): Promise<Database> {
   const inMemory = dataDir === 'memory';
-  if (!inMemory) mkdirSync(dataDir, { recursive: true });
+  const release = inMemory ? () => {} : await claimDataDir(dataDir, logger);
   // PostgreSQL's default 128 MB of shared buffers lives inside PGlite's wasm heap; an embedded,
   // single-connection database does well with a quarter of it (≈100 MB less RSS, see docs/operations.md).
   const options = { postgresqlconf: 'shared_buffers=32MB' };
   // Imported here, not at the top: PGlite's module costs ≈ 35 MB of RSS, which a service on
   // PostgreSQL has no use for (docs/operations.md, Memory).
-  const [{ PGlite }, { PrismaPGlite }] = await Promise.all([import('@electric-sql/pglite'), import('pglite-prisma-adapter')]);
-  const client = inMemory ? new PGlite('memory://', options) : new PGlite(dataDir, options);
-  await client.waitReady;
+  let client: import('@electric-sql/pglite').PGlite;
+  let PrismaPGlite: typeof import('pglite-prisma-adapter').PrismaPGlite;
+  try {
+    const [pglite, adapter] = await Promise.all([import('@electric-sql/pglite'), import('pglite-prisma-adapter')]);
+    PrismaPGlite = adapter.PrismaPGlite;
+    client = inMemory ? new pglite.PGlite('memory://', options) : new pglite.PGlite(dataDir, options);
+    await client.waitReady;
+  } catch (err) {
+    release();
+    throw err;
+  }
+  // PGlite unpacks a fresh directory's files 0666 and rewrites its relcache init files 0644 at
+  // every start, whatever the umask: taken back to the service user's only, quietly. Files
+  // PostgreSQL creates later (tables, WAL) follow the umask.
+  if (!inMemory) reportPermissions(dataDir, restrictToOwner(dataDir), logger, 'debug');
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(client) });
   const session: SqlSession = {
     exec: async (sql) => void (await client.exec(sql)),
@@ -75,10 +93,45 @@ async function openPglite(dataDir: string): Promise<Database> {
     withSession: (fn) => fn(session),
     ping: async () => void (await client.query('select 1')),
     close: once(async () => {
-      await prisma.$disconnect();
-      if (!client.closed) await client.close();
+      try {
+        await prisma.$disconnect();
+        if (!client.closed) await client.close();
+      } finally {
+        release();
+      }
     }),
   };
+}
+
+/**
+ * Before PGlite opens DATA_DIR: creates it (0700), sets the process umask so that what PGlite
+ * and this process create there is the service user's only, and takes the directory's lock.
+ * Returns the lock's release.
+ */
+async function claimDataDir(dataDir: string, logger?: Logger): Promise<() => void> {
+  process.umask(process.umask(0o077) | 0o077);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const mode = statSync(dataDir).mode;
+  if ((mode & 0o077) !== 0) {
+    try {
+      chmodSync(dataDir, mode & 0o7700);
+    } catch {
+      /* the walk below reports it */
+    }
+  }
+  const lock = await lockDataDir(dataDir);
+  if (lock.tookOver) {
+    const h = lock.tookOver;
+    logger?.warn({ dataDir, lockFile: lock.file, stalePid: h.pid, staleHostname: h.hostname, staleStartedAt: h.startedAt }, 'took over a stale DATA_DIR lock (its process is gone)');
+  }
+  // An installation from before this rule has group/other permissions on its files: repaired.
+  reportPermissions(dataDir, restrictToOwner(dataDir), logger, 'info');
+  return () => lock.release();
+}
+
+function reportPermissions(dataDir: string, r: { changed: number; failed: string[] }, logger: Logger | undefined, level: 'info' | 'debug'): void {
+  if (r.changed > 0) logger?.[level]({ dataDir, changed: r.changed }, 'DATA_DIR permissions restricted to the service user');
+  if (r.failed.length > 0) logger?.warn({ dataDir, failed: r.failed.slice(0, 10), count: r.failed.length }, 'could not restrict the permissions of some DATA_DIR entries');
 }
 
 async function openPostgres(options: { url: string; poolSize: number; schema?: string }): Promise<Database> {
