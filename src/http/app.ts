@@ -13,7 +13,7 @@ import { createSsoRouter } from '../sso/router.js';
 import { createConsoleRouter } from '../admin/console/router.js';
 import { buildDocument, createRegistry } from './openapi.js';
 import { mountRoutes } from './mount.js';
-import { PROBLEM_BASE, internalProblem, problemFor, sendProblem } from './problem.js';
+import { PROBLEM_BASE, carriedClientError, internalProblem, problemFor, sendProblem } from './problem.js';
 
 export type AppDeps = {
   config: Pick<Config, 'http' | 'scim' | 'sso'>;
@@ -120,6 +120,8 @@ function errorHandler(logger: Logger): ErrorRequestHandler {
     if (bp?.type === 'request.aborted' || bp?.type === 'request.size.invalid') {
       return sendProblem(res, { type: `${PROBLEM_BASE}/bad-request`, title: 'Bad request', status: 400, detail: bp.message, requestId });
     }
+    const carried = carriedClientError(err);
+    if (carried) return sendProblem(res, { type: `${PROBLEM_BASE}/bad-request`, title: 'Bad request', status: carried.status, detail: carried.detail, requestId });
     (req.log ?? logger).error({ err }, 'unhandled error');
     sendProblem(res, { ...internalProblem(), requestId });
   };

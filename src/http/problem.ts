@@ -33,6 +33,22 @@ export function problemFor(err: DomainError): Problem {
   return internalProblem();
 }
 
+/**
+ * A client error that an error already carries (issue 12 §1: "errors that already carry a 4xx
+ * status keep it"): express's 400 for a path parameter that is not valid percent-encoding, the
+ * body parser's 400 for a body that does not inflate (corrupt gzip/br) or decode. Null otherwise.
+ */
+export function carriedClientError(err: unknown): { status: number; detail: string } | null {
+  const e = err as { status?: unknown; statusCode?: unknown; message?: unknown; expose?: unknown } | null;
+  const status = typeof e?.status === 'number' ? e.status : typeof e?.statusCode === 'number' ? e.statusCode : null;
+  if (status === null || status < 400 || status > 499) return null;
+  const message = typeof e?.message === 'string' && e.message ? e.message : 'bad request';
+  // URIError from decodeURIComponent says only "URI malformed": name what it was.
+  const detail = err instanceof URIError || /decode param|URI malformed/i.test(message)
+    ? `the request path is not valid percent-encoding (${message})` : message;
+  return { status, detail };
+}
+
 export function internalProblem(): Problem {
   return { type: `${PROBLEM_BASE}/internal`, title: 'Internal error', status: 500, detail: 'The service failed; the request id in this body finds it in the log.' };
 }

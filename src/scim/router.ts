@@ -3,7 +3,8 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import type { Logger } from '../log.js';
 import type { Config } from '../config.js';
 import type { Database } from '../store/database.js';
-import { Unauthorized } from '../domain/errors.js';
+import { DomainError, Unauthorized } from '../domain/errors.js';
+import { carriedClientError } from '../http/problem.js';
 import { bearerToken } from '../http/auth.js';
 import { createScimUserService, type DirectoryContext } from '../services/scim-user-service.js';
 import { createScimGroupService } from '../services/scim-group-service.js';
@@ -106,7 +107,11 @@ export function createScimRouter(deps: { db: Database; services: Services; confi
   router.use((req, res) => sendScimError(res, { status: 404, detail: `no SCIM endpoint ${req.method} ${req.path}` }));
 
   router.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const e = bodyError(err) ?? scimErrorFor(err);
+    // An error the mappers do not know but that carries a 4xx (a path that is not valid
+    // percent-encoding, a body that does not inflate) keeps its status.
+    const mapped = bodyError(err) ?? scimErrorFor(err);
+    const carried = mapped.status >= 500 && !(err instanceof DomainError) ? carriedClientError(err) : null;
+    const e: ScimError = carried ? { status: carried.status, scimType: 'invalidSyntax', detail: carried.detail } : mapped;
     if (e.status >= 500) (req.log ?? logger).error({ err }, 'SCIM request failed');
     if (e.status === 429) res.setHeader('Retry-After', String((err as { retryAfterSeconds: number }).retryAfterSeconds));
     if (e.status === 401) res.setHeader('WWW-Authenticate', 'Bearer realm="orgsync-scim"');

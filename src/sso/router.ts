@@ -7,7 +7,7 @@ import { DomainError, InvalidInput, NotFound, SsoRefused, TooManyRequests } from
 import type { SsoRequestRow } from '../store/sso-store.js';
 import type { BrowserConnection } from '../services/sign-in-service.js';
 import { randomToken, sha256Hex } from '../services/secret-box.js';
-import { problemFor, sendProblem, internalProblem } from '../http/problem.js';
+import { carriedClientError, problemFor, sendProblem, internalProblem } from '../http/problem.js';
 import { page, html } from '../http/html.js';
 import { createRateLimiter } from '../http/rate-limit.js';
 import { buildSamlLoginRedirect, samlMetadataXml, type SamlConnection } from './saml/service-provider.js';
@@ -272,6 +272,8 @@ function errorHandler(deps: SsoRouterDeps, sendRefusal: (req: Request, res: Resp
       if (req.accepts(['html', 'json']) === 'json' || req.method === 'POST' && req.path === '/login') return sendProblem(res, { ...p, requestId: String(req.id ?? '') });
       return res.status(p.status).type('html').send(page(p.title, html`<p>${p.detail}</p><p>Request id <code>${String(req.id ?? '')}</code></p>`));
     }
+    const carried = carriedClientError(err);
+    if (carried) return sendProblem(res, { type: 'https://orgsync.dev/problems/bad-request', title: 'Bad request', status: carried.status, detail: carried.detail, requestId: String(req.id ?? '') });
     (req.log ?? deps.logger).error({ err }, 'unhandled error');
     return sendProblem(res, { ...internalProblem(), requestId: String(req.id ?? '') });
   };

@@ -5,7 +5,7 @@ import type { Services } from '../../composition.js';
 import { Conflict, DomainError, InvalidInput, NotFound, PolicyViolation, RULES, type FieldProblem } from '../../domain/errors.js';
 import { parseEmail } from '../../domain/identity.js';
 import type { RequestContext } from '../../services/context.js';
-import { problemFor } from '../../http/problem.js';
+import { carriedClientError, problemFor } from '../../http/problem.js';
 import { fieldProblems } from '../../http/mount.js';
 import { html } from '../../http/html.js';
 import { createSsoConnectionBody } from '../schemas.js';
@@ -338,6 +338,8 @@ function errorHandler(deps: ConsoleRouterDeps, send: (res: Response, status: num
     const bp = err as BodyParserError;
     if (bp?.type === 'entity.too.large') return show(413, 'Form too large', `the form is larger than ${bp.limit} bytes`);
     if (bp?.type && typeof bp.status === 'number' && bp.status < 500) return show(bp.status, 'Bad request', `the form could not be read: ${bp.message}`);
+    const carried = carriedClientError(err);
+    if (carried) return show(carried.status, 'Bad request', carried.detail);
     (req.log ?? deps.logger).error({ err }, 'unhandled console error');
     return show(500, 'Internal error', 'The console failed; the request id below finds it in the log.');
   };
