@@ -18,7 +18,7 @@ afterAll(async () => {
 });
 
 const BAD = '%E0%A4%A';
-const corruptGzip = () => { const z = gzipSync(Buffer.from('{"name":"x"}')); z[z.length - 5] ^= 0xff; return z.subarray(0, z.length - 3); };
+const corruptGzip = () => { const z = gzipSync(Buffer.from('{"name":"x"}')); z[z.length - 5]! ^= 0xff; return z.subarray(0, z.length - 3); };
 
 describe('malformed percent-encoding in a path parameter is a 400 on every surface', () => {
   it.each([
