@@ -13,6 +13,7 @@ import { createSsoRouter } from '../sso/router.js';
 import { createConsoleRouter } from '../admin/console/router.js';
 import { buildDocument, createRegistry } from './openapi.js';
 import { mountRoutes } from './mount.js';
+import { rejectUnstorableText } from './unstorable-text.js';
 import { PROBLEM_BASE, carriedClientError, internalProblem, problemFor, sendProblem } from './problem.js';
 
 export type AppDeps = {
@@ -84,6 +85,7 @@ export function createApp(deps: AppDeps): Express {
   const api = express.Router();
   api.use(requireJsonBody);
   api.use(express.json({ limit: deps.config.http.bodyLimitBytes, type: JSON_TYPES, strict: true }));
+  api.use(rejectUnstorableText);
   mountRoutes(api, registry, deps.services, adminRoutes(deps.services));
   app.use(api);
 

@@ -5,6 +5,7 @@ import type { Config } from '../config.js';
 import type { Database } from '../store/database.js';
 import { DomainError, Unauthorized } from '../domain/errors.js';
 import { carriedClientError } from '../http/problem.js';
+import { rejectUnstorableText } from '../http/unstorable-text.js';
 import { bearerToken } from '../http/auth.js';
 import { createScimUserService, type DirectoryContext } from '../services/scim-user-service.js';
 import { createScimGroupService } from '../services/scim-group-service.js';
@@ -50,6 +51,7 @@ export function createScimRouter(deps: { db: Database; services: Services; confi
     next();
   });
 
+  router.use(rejectUnstorableText);
   router.use(async (req, res, next) => {
     const token = bearerToken(req.headers.authorization);
     const dir = token ? await services.directories.authenticate(String(req.params.directoryId), token, new Date()) : null;
@@ -70,6 +72,7 @@ export function createScimRouter(deps: { db: Database; services: Services; confi
     next();
   });
   router.use(express.json({ limit: config.scim.bodyLimitBytes, type: SCIM_JSON, strict: true }));
+  router.use(rejectUnstorableText);
 
   const run = (fn: (r: ScimRequest) => Promise<ScimResult>, withId = false) => async (req: Request, res: Response) => {
     const ctx = { ...locals(res).ctx!, now: new Date() };

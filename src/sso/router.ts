@@ -8,6 +8,7 @@ import type { SsoRequestRow } from '../store/sso-store.js';
 import type { BrowserConnection } from '../services/sign-in-service.js';
 import { randomToken, sha256Hex } from '../services/secret-box.js';
 import { carriedClientError, problemFor, sendProblem, internalProblem } from '../http/problem.js';
+import { rejectUnstorableText } from '../http/unstorable-text.js';
 import { page, html } from '../http/html.js';
 import { createRateLimiter } from '../http/rate-limit.js';
 import { buildSamlLoginRedirect, samlMetadataXml, type SamlConnection } from './saml/service-provider.js';
@@ -124,7 +125,9 @@ export function createSsoRouter(deps: SsoRouterDeps): Router {
   // --- sign-in decision and session -------------------------------------------------------
 
   const loginLimiter = createRateLimiter({ perSecond: config.sso.loginRatePerSecond, burst: config.sso.loginRateBurst, per: 'this address' });
-  r.post('/login', express.json({ limit: 4096 }), express.urlencoded({ extended: false, limit: 4096 }), async (req, res) => {
+  // Unstorable text (NUL, lone surrogates) in the path, query or a form: a 400 naming it (issue 12 §1).
+  r.use(['/login', '/me', '/logout', '/sso'], rejectUnstorableText);
+  r.post('/login', express.json({ limit: 4096 }), express.urlencoded({ extended: false, limit: 4096 }), rejectUnstorableText, async (req, res) => {
     loginLimiter.take(req.socket.remoteAddress ?? 'unknown');
     const email = (req.body as { email?: unknown } | undefined)?.email;
     if (typeof email !== 'string' || email.length > 320) throw new InvalidInput('invalid body', [{ path: 'email', message: 'required: the email address of the person signing in' }]);
@@ -170,7 +173,7 @@ export function createSsoRouter(deps: SsoRouterDeps): Router {
     await start(res, req, c, 'login', null, emailHint(req));
   });
 
-  r.post('/sso/:id/saml/acs', express.urlencoded({ extended: false, limit: ACS_BODY_LIMIT + 4096, parameterLimit: 10 }), async (req, res) => {
+  r.post('/sso/:id/saml/acs', express.urlencoded({ extended: false, limit: ACS_BODY_LIMIT + 4096, parameterLimit: 10 }), rejectUnstorableText, async (req, res) => {
     const c = await connectionOf(req, 'saml');
     const body = (req.body ?? {}) as Record<string, unknown>;
     const relayState = typeof body.RelayState === 'string' ? body.RelayState : '';
@@ -225,7 +228,7 @@ export function createSsoRouter(deps: SsoRouterDeps): Router {
     }, async () => (state ? signIn.findRequest(c, state) : null));
   };
   r.get('/sso/:id/oidc/callback', callback);
-  r.post('/sso/:id/oidc/callback', express.urlencoded({ extended: false, limit: 64 * 1024, parameterLimit: 20 }), callback);
+  r.post('/sso/:id/oidc/callback', express.urlencoded({ extended: false, limit: 64 * 1024, parameterLimit: 20 }), rejectUnstorableText, callback);
 
   // --- rollout test ------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-import express, { type ErrorRequestHandler, type Request, type Response, Router } from 'express';
+import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response, Router } from 'express';
 import type { Config } from '../../config.js';
 import type { Logger } from '../../log.js';
 import type { Services } from '../../composition.js';
@@ -6,6 +6,7 @@ import { Conflict, DomainError, InvalidInput, NotFound, PolicyViolation, RULES, 
 import { parseEmail } from '../../domain/identity.js';
 import type { RequestContext } from '../../services/context.js';
 import { carriedClientError, problemFor } from '../../http/problem.js';
+import { rejectUnstorableText } from '../../http/unstorable-text.js';
 import { fieldProblems } from '../../http/mount.js';
 import { html } from '../../http/html.js';
 import { createSsoConnectionBody } from '../schemas.js';
@@ -40,7 +41,9 @@ export function createConsoleRouter(deps: ConsoleRouterDeps): Router {
   const sessions = createConsoleSessions({ services, config });
   const outer = Router();
   const r = Router();
-  const form = express.urlencoded({ extended: false, limit: FORM_LIMIT, parameterLimit: 20 });
+  // Unstorable text (NUL, lone surrogates) in a field is the form's 400 page, not a 500 (issue 12 §1).
+  const parseForm = express.urlencoded({ extended: false, limit: FORM_LIMIT, parameterLimit: 20 });
+  const form: RequestHandler = (req, res, next) => parseForm(req, res, (err?: unknown) => (err ? next(err) : rejectUnstorableText(req, res, next)));
 
   /**
    * Console pages allow no script and submit forms only to themselves — and, for the Test
@@ -127,6 +130,7 @@ export function createConsoleRouter(deps: ConsoleRouterDeps): Router {
 
   // --- sign-in -------------------------------------------------------------------------------
 
+  r.use(rejectUnstorableText);
   r.get('/', async (req, res) => {
     const s = await sessions.current(req, res, new Date());
     if (isSession(s)) return res.redirect(303, '/console/sso');
