@@ -292,9 +292,14 @@ describe('every route of every surface, hostile input: no 5xx, nothing written o
       const m = /\{(\w+)\}/.exec(path);
       const seg = m ? (ids[m[1]!] ? fc.oneof({ weight: 3, arbitrary: fc.constant(ids[m[1]!]!) }, { weight: 1, arbitrary: hostileSegment }) : hostileSegment) : fc.constant('');
       const body = bodyArb ? encoded(bodyArb, 'application/scim+json').map((b) => b as typeof b | null) : fc.constant(null);
-      await fc.assert(fc.asyncProperty(seg, query(q), body, fc.constantFrom(dir.id, dir.id, dir.id, '%00', '%E0%A4%A'), async (s, qs, b, dirId) => {
+      // Headers a client controls (printable only: Node refuses control characters in headers on both sides).
+      const extraHeaders = fc.oneof(fc.constant({}), fc.record({
+        'If-Match': fc.constantFrom('*', 'W/"x"', '"', 'W/', '""', `W/"${'a'.repeat(4000)}"`, '%00', 'W/"1", W/"2"'),
+        Prefer: fc.constantFrom('return=minimal', 'return=representation', 'return=', ';;;', 'x'.repeat(2000)),
+      }, { requiredKeys: [] }));
+      await fc.assert(fc.asyncProperty(seg, query(q), body, fc.constantFrom(dir.id, dir.id, dir.id, '%00', '%E0%A4%A'), extraHeaders, async (s, qs, b, dirId, hs) => {
         const url = `/scim/v2/${dirId}${m ? path.replace(m[0], s) : path}${qs}`;
-        await drive({ method, path: url, headers: { ...bearer(dir.token), ...(b?.headers ?? {}) }, ...(b ? { body: b.body } : {}), label: b?.label ?? 'no body' });
+        await drive({ method, path: url, headers: { ...bearer(dir.token), ...hs, ...(b?.headers ?? {}) }, ...(b ? { body: b.body } : {}), label: b?.label ?? 'no body' });
       }), { numRuns: RUNS * 2, endOnFailure: true });
     }
   });
