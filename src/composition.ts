@@ -16,7 +16,8 @@ import { DEFAULT_TIERS } from './config.js';
 import { createSecretBox } from './services/secret-box.js';
 import { createSsoConnectionService } from './services/sso-connection-service.js';
 import { createSignInService } from './services/sign-in-service.js';
-import { validateOidcIssuer } from './sso/oidc/index.js';
+import { createOidcRelyingParty } from './sso/oidc/index.js';
+import { createOutbound, type Outbound } from './net/outbound.js';
 
 export type ServiceDeps = {
   db: Database;
@@ -32,7 +33,11 @@ export type ServiceDeps = {
   secretKey?: string;
   /** SSO settings (config.sso); defaults for tests. */
   sso?: { requestTtlSeconds: number };
+  /** The outbound-request guard every admin-supplied URL goes through; default: nothing private allowed. */
+  outbound?: Outbound;
 };
+
+const DEFAULT_OUTBOUND = { allowHosts: [], timeoutMs: 10_000, maxResponseBytes: 1024 * 1024 };
 
 /** The composition root of the use cases: every service built once, on one database. */
 export function createServices(deps: ServiceDeps) {
@@ -40,19 +45,24 @@ export function createServices(deps: ServiceDeps) {
   const publicUrl = deps.publicUrl ?? 'http://localhost:3000';
   const box = createSecretBox(deps.secretKey ?? randomBytes(32).toString('base64url'));
   const signIn = createSignInService(db, { publicUrl, box, requestTtlSeconds: deps.sso?.requestTtlSeconds ?? 600 });
+  const outbound = deps.outbound ?? createOutbound(DEFAULT_OUTBOUND);
+  // One relying party for the process: its discovery cache is shared by sign-ins and saves.
+  const oidc = createOidcRelyingParty({ fetch: outbound.fetch });
   return {
     box,
-    ssoConnections: createSsoConnectionService(db, { publicUrl, box, checkOidcIssuer: validateOidcIssuer, onChange: (id) => signIn.forgetConnection(id) }),
+    outbound,
+    oidc,
+    ssoConnections: createSsoConnectionService(db, { publicUrl, box, checkOidcIssuer: (issuer) => oidc.validateIssuer(issuer), onChange: (id) => signIn.forgetConnection(id) }),
     signIn,
     orgs: createOrgService(db, { operatorToken: deps.operatorToken }),
-    domains: createDomainService(db, deps.verifier ?? createDnsHttpsVerifier()),
+    domains: createDomainService(db, deps.verifier ?? createDnsHttpsVerifier({ fetch: outbound.fetch })),
     accounts: createAccountService(db),
     sites: createSiteService(db),
     policies: createPolicyService(db),
     subscription: createSubscriptionService(db),
     audit: createAuditService(db),
     reconciliation: createReconciliationService(db),
-    billingWebhooks: createBillingWebhookService(db),
+    billingWebhooks: createBillingWebhookService(db, { outbound }),
     billing: createBillingService(db, deps.billing ?? { tiers: DEFAULT_TIERS, currency: 'USD' }),
     directories: createDirectoryService(db, {
       tokenGraceSeconds: deps.scim?.tokenGraceSeconds ?? 86_400,

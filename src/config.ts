@@ -1,3 +1,4 @@
+import ipaddr from 'ipaddr.js';
 import { availableParallelism } from 'node:os';
 import cron from 'node-cron';
 import { z } from 'zod';
@@ -32,6 +33,9 @@ const envSchema = z.object({
   WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(8),
   WEBHOOK_BASE_DELAY_MS: z.coerce.number().int().min(1).max(3_600_000).default(2000),
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5000),
+  OUTBOUND_ALLOW_HOSTS: z.string().max(10_000).optional(),
+  OUTBOUND_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  OUTBOUND_MAX_RESPONSE_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
   JOBS_ENABLED: z.enum(['true', 'false']).default('true'),
   // Every job every few seconds (tests and demos); JOBS_SCHEDULE overrides single jobs' cron expressions.
   JOBS_FAST: z.enum(['true', 'false']).default('false'),
@@ -89,6 +93,8 @@ export type Config = Readonly<{
     webhook: Readonly<{ maxAttempts: number; baseDelayMs: number; timeoutMs: number }>;
   }>;
   mail: Readonly<{ smtpUrl: string | undefined; from: string }>;
+  /** The outbound-request guard (src/net/outbound.ts): destinations allowed despite being private, caps. */
+  outbound: Readonly<{ allowHosts: readonly string[]; timeoutMs: number; maxResponseBytes: number }>;
   /** fast: every job every few seconds; schedules: cron expressions that replace a job's default. */
   jobs: Readonly<{ enabled: boolean; fast: boolean; schedules: Readonly<Partial<Record<JobName, string>>> }>;
   sso: Readonly<{
@@ -174,6 +180,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       webhook: { maxAttempts: e.WEBHOOK_MAX_ATTEMPTS, baseDelayMs: e.WEBHOOK_BASE_DELAY_MS, timeoutMs: e.WEBHOOK_TIMEOUT_MS },
     },
     mail: { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM },
+    outbound: { allowHosts: allowHosts(e.OUTBOUND_ALLOW_HOSTS), timeoutMs: e.OUTBOUND_TIMEOUT_MS, maxResponseBytes: e.OUTBOUND_MAX_RESPONSE_BYTES },
     jobs: { enabled: e.JOBS_ENABLED === 'true', fast: e.JOBS_FAST === 'true', schedules },
     sso: {
       secretKey: e.SECRET_KEY,
@@ -193,6 +200,18 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     },
   };
   return deepFreeze(config);
+}
+
+/** OUTBOUND_ALLOW_HOSTS: comma-separated host names, IP addresses and CIDR ranges; each checked here so a typo fails at start. */
+function allowHosts(raw: string | undefined): string[] {
+  const entries = (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = entries.filter((e) => {
+    const bare = e.replace(/^\[(.*)\]$/, '$1');
+    if (bare.includes('/')) return !ipaddr.isValidCIDR(bare);
+    return !ipaddr.isValid(bare) && !/^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$/i.test(bare);
+  });
+  if (bad.length) throw new ConfigError([`OUTBOUND_ALLOW_HOSTS: not a host name, IP address or CIDR range: ${bad.join(', ')}`]);
+  return entries;
 }
 
 function deepFreeze<T>(value: T): T {

@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import { createOutbound } from './net/outbound.js';
 import type { Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { openDatabase, type Database } from './store/database.js';
@@ -40,7 +41,7 @@ export async function startService(
   enableSamlVerifierPool({ logger, size: config.sso.verifyThreads });
   const services = createServices({
     db, operatorToken: config.operatorToken, scim: config.scim, publicUrl: config.http.publicUrl, billing: config.billing,
-    secretKey: resolveSecretKey(config, logger), sso: config.sso,
+    secretKey: resolveSecretKey(config, logger), sso: config.sso, outbound: createOutbound(config.outbound),
     ...(opts.verifier ? { verifier: opts.verifier } : {}),
   });
   let draining = false;
@@ -54,7 +55,7 @@ export async function startService(
   const port = typeof addr === 'object' && addr ? addr.port : config.http.port;
   const url = `http://127.0.0.1:${port}`;
   const scheduler = createScheduler({
-    db, logger, jobs: createJobs({ config, ...(opts.mailer !== undefined ? { mailer: opts.mailer } : {}) }),
+    db, logger, jobs: createJobs({ config, outbound: services.outbound, ...(opts.mailer !== undefined ? { mailer: opts.mailer } : {}) }),
   });
   if (config.jobs.enabled) scheduler.start();
   logger.info({ port, ms: Math.round(performance.now() - t0), operatorApi: Boolean(config.operatorToken) }, 'orgsync serving');

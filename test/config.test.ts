@@ -28,6 +28,7 @@ describe('defaults', () => {
       scim: { bodyLimitBytes: 1024 * 1024, ratePerSecond: 100, rateBurst: 200, tokenGraceSeconds: 86400 },
       billing: { tiers: DEFAULT_TIERS, currency: 'USD', webhook: { maxAttempts: 8, baseDelayMs: 2000, timeoutMs: 5000 } },
       mail: { smtpUrl: undefined, from: 'orgsync <billing@orgsync.invalid>' },
+      outbound: { allowHosts: [], timeoutMs: 10_000, maxResponseBytes: 1024 * 1024 },
       jobs: { enabled: true, fast: false, schedules: {} },
       sso: {
         secretKey: undefined, clockSkewSeconds: 60, allowSha1: false, spSigning: null, verifyTimeoutMs: 2000, verifyThreads: Math.max(1, availableParallelism()),
@@ -40,6 +41,7 @@ describe('defaults', () => {
 describe('single settings', () => {
   const rows: Array<{ name: string; env: Env; pick: (c: Config) => unknown; expected: unknown }> = [
     { name: 'PORT is a number', env: { PORT: '8080' }, pick: (c) => c.http.port, expected: 8080 },
+    { name: 'OUTBOUND_ALLOW_HOSTS: names, IPs and CIDRs, trimmed', env: { OUTBOUND_ALLOW_HOSTS: ' idp.corp.example, 10.0.0.0/8 ,[::1],127.0.0.1' }, pick: (c) => c.outbound.allowHosts, expected: ['idp.corp.example', '10.0.0.0/8', '[::1]', '127.0.0.1'] },
     { name: 'SAML_VERIFY_THREADS=0 keeps verification on the main thread', env: { SAML_VERIFY_THREADS: '0' }, pick: (c) => c.sso.verifyThreads, expected: 0 },
     { name: 'cookies are Secure when PUBLIC_URL is https', env: { PUBLIC_URL: 'https://sso.example.com' }, pick: (c) => c.sso.secureCookies, expected: true },
     { name: 'SAML SP key pair: literal \\n in PEM becomes a newline', env: { SAML_SP_PRIVATE_KEY: '-----BEGIN PRIVATE KEY-----\\nAA\\n-----END PRIVATE KEY-----', SAML_SP_CERTIFICATE: '-----BEGIN CERTIFICATE-----\\nBB\\n-----END CERTIFICATE-----' }, pick: (c) => c.sso.spSigning?.privateKey, expected: '-----BEGIN PRIVATE KEY-----\nAA\n-----END PRIVATE KEY-----' },

@@ -1,4 +1,5 @@
 import type { Database } from '../store/database.js';
+import type { Outbound } from '../net/outbound.js';
 import { inTransaction, lockOrg } from '../store/transaction.js';
 import { InvalidInput, NotFound } from '../domain/errors.js';
 import { webhookStore, type WebhookDeliveryStatus, type WebhookRow } from './ledger-store.js';
@@ -41,7 +42,7 @@ export type ReplayInput = { deltaIds?: string[] | undefined; status?: 'dead' | '
  * The billing webhook of an org (where its billable deltas are pushed) and the pull stream
  * of its deltas. Every change is audited in its own transaction.
  */
-export function createBillingWebhookService(db: Database) {
+export function createBillingWebhookService(db: Database, deps: { outbound?: Pick<Outbound, 'check'> } = {}) {
   async function mustGet(ctx: RequestContext): Promise<WebhookRow> {
     const w = await webhookStore.get(db.prisma, ctx.orgId);
     if (!w) throw new NotFound('billing webhook');
@@ -56,6 +57,9 @@ export function createBillingWebhookService(db: Database) {
     async put(ctx: RequestContext, input: { url: string }): Promise<{ url: string; secret?: string; createdAt: Date; updatedAt: Date }> {
       const problem = webhookUrlProblem(input.url);
       if (problem) throw new InvalidInput('invalid webhook URL', [{ path: 'url', message: problem }]);
+      // Refused at save for a good error; the delivery's own connection is checked again (DNS may change).
+      const refused = await deps.outbound?.check(input.url);
+      if (refused) throw new InvalidInput('invalid webhook URL', [{ path: 'url', message: refused.message }]);
       return inTransaction(db, async (tx) => {
         // Serialises two concurrent PUTs of one org: exactly one creates, the other updates.
         if (!(await lockOrg(tx, ctx.orgId))) throw new NotFound('org', ctx.orgId);

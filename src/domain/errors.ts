@@ -59,6 +59,15 @@ export class PreconditionFailed extends DomainError {
   readonly code = 'ERR_PRECONDITION_FAILED';
 }
 
+/**
+ * An admin-supplied URL that points into the service's own network (loopback, private, link-local…)
+ * or uses another scheme than http/https (issue 12 §3). The message is the same whether or not
+ * anything listens there.
+ */
+export class DestinationNotAllowed extends DomainError {
+  readonly code = 'ERR_DESTINATION_NOT_ALLOWED';
+}
+
 /** A verification that could not be completed (DNS record missing, file not served). */
 export class VerificationFailed extends DomainError {
   readonly code = 'ERR_VERIFICATION_FAILED';

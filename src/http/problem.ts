@@ -1,5 +1,5 @@
 import type { Response } from 'express';
-import { DomainError, InvalidFilter, TooManyRequests, InvalidInput, NotFound, Conflict, Unauthorized, Forbidden, PreconditionFailed, PolicyViolation, VerificationFailed, type FieldProblem } from '../domain/errors.js';
+import { DomainError, InvalidFilter, TooManyRequests, InvalidInput, NotFound, Conflict, Unauthorized, Forbidden, PreconditionFailed, PolicyViolation, VerificationFailed, DestinationNotAllowed, type FieldProblem } from '../domain/errors.js';
 
 /** RFC 9457 problem details. `type` URIs are stable: clients match on their last segment. */
 export const PROBLEM_BASE = 'https://orgsync.dev/problems';
@@ -27,6 +27,9 @@ export function problemFor(err: DomainError): Problem {
   if (err instanceof Unauthorized) return { type: `${PROBLEM_BASE}/unauthorized`, title: 'Unauthorized', status: 401, detail: err.message };
   if (err instanceof Forbidden) return { type: `${PROBLEM_BASE}/forbidden`, title: 'Forbidden', status: 403, detail: err.message };
   if (err instanceof PreconditionFailed) return { type: `${PROBLEM_BASE}/precondition-failed`, title: 'Precondition failed', status: 412, detail: err.message };
+  if (err instanceof DestinationNotAllowed) {
+    return { type: `${PROBLEM_BASE}/destination-not-allowed`, title: 'Destination not allowed', status: 400, detail: err.message };
+  }
   if (err instanceof VerificationFailed) {
     return { type: `${PROBLEM_BASE}/verification-failed`, title: 'Verification failed', status: 422, detail: err.message };
   }

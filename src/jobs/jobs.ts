@@ -9,6 +9,7 @@ import { orgsToReconcile, reconcileOrg } from '../billing/reconcile.js';
 import { sendBillNotices } from '../billing/notices.js';
 import { createMailer, type Mailer } from '../billing/mailer.js';
 import type { Job, JobContext } from './scheduler.js';
+import type { Outbound } from '../net/outbound.js';
 
 /**
  * Default schedules (node-cron, seconds first, UTC). JOBS_FAST=true runs every job every few
@@ -41,6 +42,8 @@ export type JobDeps = {
   config: Pick<Config, 'jobs' | 'billing' | 'mail'>;
   /** Overrides the mailer built from config.mail (tests). null: no mail. */
   mailer?: Mailer | null;
+  /** The outbound-request guard webhook deliveries go through (the service's one instance). */
+  outbound?: Pick<Outbound, 'fetch'>;
 };
 
 /** The five jobs of the billing module, each a plain async function of its tick. */
@@ -62,7 +65,7 @@ export function createJobs(deps: JobDeps): Job[] {
       batches++;
       if (Date.now() - t0 > DELIVERY_BUDGET_MS) break;
     }
-    const sent = await sendDueWebhooks(db, { maxAttempts: webhook.maxAttempts, baseDelayMs: webhook.baseDelayMs, timeoutMs: webhook.timeoutMs });
+    const sent = await sendDueWebhooks(db, { maxAttempts: webhook.maxAttempts, baseDelayMs: webhook.baseDelayMs, timeoutMs: webhook.timeoutMs, ...(deps.outbound ? { fetchImpl: deps.outbound.fetch as typeof fetch } : {}) });
     return { applied, webhooksQueued, batches, ...sent };
   };
 

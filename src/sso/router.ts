@@ -13,7 +13,7 @@ import { page, html } from '../http/html.js';
 import { createRateLimiter } from '../http/rate-limit.js';
 import { buildSamlLoginRedirect, samlMetadataXml, type SamlConnection } from './saml/service-provider.js';
 import { verifySamlResponse } from './saml/pool.js';
-import { buildOidcLoginUrl, completeOidcCallback, type OidcConnection } from './oidc/index.js';
+import type { OidcConnection } from './oidc/index.js';
 import { mePage, refusalPage, testResultPage } from './pages.js';
 
 export const SESSION_COOKIE = 'orgsync_session';
@@ -78,7 +78,7 @@ export function createSsoRouter(deps: SsoRouterDeps): Router {
     const state = randomToken();
     const nonce = randomToken();
     const codeVerifier = randomToken(48);
-    const url = await buildOidcLoginUrl(oidcConn(c), { redirectUri: redirectUri(c), state, nonce, codeVerifier, ...(loginHint ? { loginHint } : {}) });
+    const url = await services.oidc.buildLoginUrl(oidcConn(c), { redirectUri: redirectUri(c), state, nonce, codeVerifier, ...(loginHint ? { loginHint } : {}) });
     await signIn.beginLogin(c, { id: state, purpose, browserHash, loginHint, nonce, codeVerifier, testId }, now);
     return res.redirect(302, url);
   }
@@ -221,7 +221,7 @@ export function createSsoRouter(deps: SsoRouterDeps): Router {
       if (request.browserHash !== browserHash) {
         throw new SsoRefused('browser-mismatch', 'this sign-in was started in another browser (or its cookie was lost); start again here', [{ name: 'state', passed: false, detail: 'state belongs to another browser session' }], 403);
       }
-      const answer = await completeOidcCallback(oidcConn(c), {
+      const answer = await services.oidc.completeCallback(oidcConn(c), {
         redirectUri: redirectUri(c), params, expectedState: state, expectedNonce: request.nonce!, codeVerifier: request.codeVerifier!, now: new Date(), clockSkewSeconds: config.sso.clockSkewSeconds,
       });
       return { answer, request };

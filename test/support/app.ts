@@ -29,12 +29,18 @@ export type TestApp = {
   close(): Promise<void>;
 };
 
+/**
+ * The tests' identity providers and webhook receivers listen on loopback: allowed by default here.
+ * Tests of the outbound guard pass OUTBOUND_ALLOW_HOSTS: '' (nothing allowed, the production default).
+ */
+export const TEST_OUTBOUND = { OUTBOUND_ALLOW_HOSTS: '127.0.0.1,localhost,::1' };
+
 /** The real service on a real HTTP server over the test's own database. */
 export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
   const tdb = await createTestDatabase();
   const verifier = scriptedVerifier();
   // Cron jobs stay off unless a test turns them on (JOBS_ENABLED=true); svc.scheduler.runJobOnce works either way.
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', DATA_DIR: 'memory', ORGSYNC_OPERATOR_TOKEN: OPERATOR_TOKEN, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', JOBS_ENABLED: 'false', ...env });
+  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', DATA_DIR: 'memory', ORGSYNC_OPERATOR_TOKEN: OPERATOR_TOKEN, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', JOBS_ENABLED: 'false', ...TEST_OUTBOUND, ...env });
   const svc = await startService(config, { db: tdb.db, verifier: verifier.verifier });
   return {
     svc, tdb, verifier,

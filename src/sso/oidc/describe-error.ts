@@ -1,5 +1,6 @@
 import * as client from 'openid-client';
 import { IssuerUrlError } from './issuer-url.js';
+import { destinationRefusal } from '../../net/outbound.js';
 import type { IdTokenProblem, OidcRefusalReason } from './oidc-refused.js';
 
 /**
@@ -25,6 +26,9 @@ function unwrap(err: unknown): { code: string; message: string; info: Record<str
 
 /** A network failure in words: "ECONNREFUSED", "self-signed certificate", "no answer within 10 s". */
 export function describeTransportError(err: unknown, timeoutSeconds: number): string {
+  // The outbound guard's refusal is the whole story, and the same whether or not anything listens there.
+  const refused = destinationRefusal(err);
+  if (refused) return refused.message;
   const { code } = unwrap(err);
   if (code === 'OAUTH_TIMEOUT') return `no answer within ${timeoutSeconds} s`;
   if (code === 'OAUTH_ABORT') return 'request aborted';
@@ -45,6 +49,8 @@ export function describeTransportError(err: unknown, timeoutSeconds: number): st
 /** Why discovery of `issuer` failed, for an admin or an error page. */
 export function describeDiscoveryError(err: unknown, issuer: string, timeoutSeconds: number): string {
   if (err instanceof IssuerUrlError) return err.message;
+  const refused = destinationRefusal(err);
+  if (refused) return refused.message;
   const { code, info } = unwrap(err);
   const where = `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
   switch (code) {

@@ -41,6 +41,12 @@ export type OidcRelyingPartyOptions = {
   discoveryFailureTtlMs?: number;
   /** Cached providers kept at most (oldest dropped first). Default 500. */
   maxCachedProviders?: number;
+  /**
+   * How requests to providers are made: the service passes its outbound guard (src/net/outbound.ts),
+   * so discovery and every endpoint discovery names (token, userinfo, JWKS) are checked at connect
+   * time. Default: the global fetch (unit tests of the protocol against a loopback provider).
+   */
+  fetch?: (url: string, init?: RequestInit) => Promise<Response>;
 };
 
 export type OidcRelyingParty = Readonly<{
@@ -81,6 +87,7 @@ export function createOidcRelyingParty(options: OidcRelyingPartyOptions = {}): O
   const failureTtlMs = options.discoveryFailureTtlMs ?? 10_000;
   const maxEntries = options.maxCachedProviders ?? 500;
   const cache = new Map<string, { issuer: string; expiresAt: number; provider: Promise<Provider> }>();
+  const doFetch = options.fetch ?? ((url: string, init?: RequestInit) => fetch(url, init));
 
   /** OIDC Discovery 1.0 §4 (and RFC 8414 §3): GET {issuer}/.well-known/openid-configuration, issuer compared (§4.3). */
   async function discover(issuer: string): Promise<Provider> {
@@ -88,6 +95,7 @@ export function createOidcRelyingParty(options: OidcRelyingPartyOptions = {}): O
     const found = await client.discovery(url, 'orgsync-discovery', undefined, undefined, {
       timeout: timeoutSeconds,
       execute: insecure ? [client.allowInsecureRequests] : [],
+      [client.customFetch]: (url, init) => doFetch(url, init as RequestInit),
     });
     const metadata = { ...found.serverMetadata() };
     for (const name of ['authorization_endpoint', 'token_endpoint', 'jwks_uri'] as const) {
@@ -151,7 +159,7 @@ export function createOidcRelyingParty(options: OidcRelyingPartyOptions = {}): O
     if (p.jwks) client.setJwksCache(config, p.jwks);
     const progress = { tokenReceived: false };
     config[client.customFetch] = async (url, init) => {
-      const res = await fetch(url, init as RequestInit);
+      const res = await doFetch(url, init as RequestInit);
       if (init.body instanceof URLSearchParams && init.body.get('grant_type') === 'authorization_code' && res.ok) progress.tokenReceived = true;
       return res;
     };
