@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { openDatabase, type Database } from './store/database.js';
@@ -9,6 +9,7 @@ import { warmSamlValidator } from './sso/saml/schema-validator.js';
 import { enableSamlVerifierPool, stopSamlVerifierPool } from './sso/saml/pool.js';
 import type { DomainVerifier } from './services/domain-verifier.js';
 import { createApp } from './http/app.js';
+import { createHttpServer } from './http/http-server.js';
 import { createScheduler, type Scheduler } from './jobs/scheduler.js';
 import { createJobs } from './jobs/jobs.js';
 import type { Mailer } from './billing/mailer.js';
@@ -45,7 +46,7 @@ export async function startService(
   });
   let draining = false;
   const app = createApp({ config, db, services, logger, isDraining: () => draining });
-  const server = createServer(app);
+  const server = createHttpServer(app, config.http);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.http.port, config.http.host, resolve);

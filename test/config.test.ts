@@ -21,7 +21,10 @@ const badVariables = (err: ConfigError) => err.problems.map((p) => p.split(':')[
 describe('defaults', () => {
   it('an empty environment gives every default', () => {
     expect(loadConfig({})).toEqual({
-      http: { port: 3000, host: '0.0.0.0', publicUrl: 'http://localhost:3000', bodyLimitBytes: 100 * 1024, shutdownTimeoutMs: 10_000 },
+      http: {
+        port: 3000, host: '0.0.0.0', publicUrl: 'http://localhost:3000', bodyLimitBytes: 100 * 1024, shutdownTimeoutMs: 10_000,
+        headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5_000,
+      },
       database: { kind: 'pglite', dataDir: './data' },
       operatorToken: undefined,
       logLevel: 'info',
