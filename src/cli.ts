@@ -3,6 +3,7 @@ import { loadConfig, ConfigError, type Config } from './config.js';
 import { createLogger } from './log.js';
 import { openDatabase } from './store/database.js';
 import { migrateAndRepair } from './services/migration-repairs.js';
+import { durableSecretBox } from './secret-key.js';
 import { DataDirLocked } from './store/data-dir-lock.js';
 import { startService } from './server.js';
 import { runReconcileCommand } from './jobs/reconcile-command.js';
@@ -51,8 +52,8 @@ async function run(argv: string[]): Promise<number> {
     exitOnSignal();
     const db = await openDatabase(config.database, { logger });
     try {
-      const r = await migrateAndRepair(db);
-      logger.info({ applied: r.applied, alreadyApplied: r.alreadyApplied.length, repairedAccounts: r.repaired }, 'migrations done');
+      const r = await migrateAndRepair(db, { box: durableSecretBox(config, logger) });
+      logger.info({ applied: r.applied, alreadyApplied: r.alreadyApplied.length, repairedAccounts: r.repaired, webhookSecretsSealed: r.webhookSecretsSealed }, 'migrations done');
     } finally {
       await db.close();
     }
@@ -84,7 +85,7 @@ async function reconcile(args: string[]): Promise<number> {
   return runReconcileCommand(args, {
     openDb: async () => {
       const db = await openDatabase(config.database, { logger });
-      await migrateAndRepair(db);
+      await migrateAndRepair(db, { box: durableSecretBox(config, logger) });
       return db;
     },
     closeDb: (db) => db.close(),

@@ -57,6 +57,9 @@ const envSchema = z.object({
   LOGIN_RATE_LIMIT_PER_SECOND: z.coerce.number().int().min(1).max(100_000).default(5),
   LOGIN_RATE_LIMIT_BURST: z.coerce.number().int().min(1).max(1_000_000).default(30),
   CONSOLE_SESSION_MINUTES: z.coerce.number().int().min(1).max(7 * 1440).default(480),
+  // Failed console sign-ins per client address (a token bucket): beyond it 429 with Retry-After.
+  CONSOLE_SIGN_IN_FAILURES_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(5),
+  CONSOLE_SIGN_IN_FAILURES_BURST: z.coerce.number().int().min(1).max(100_000).default(10),
 }).refine((e) => Boolean(e.SAML_SP_PRIVATE_KEY) === Boolean(e.SAML_SP_CERTIFICATE), {
   path: ['SAML_SP_CERTIFICATE'], message: 'SAML_SP_PRIVATE_KEY and SAML_SP_CERTIFICATE go together',
 }).refine((e) => e.HTTP_HEADERS_TIMEOUT_MS <= e.HTTP_REQUEST_TIMEOUT_MS, {
@@ -115,6 +118,8 @@ export type Config = Readonly<{
     /** Cookies get `Secure` when PUBLIC_URL is https. */
     secureCookies: boolean;
     consoleSessionMinutes: number;
+    consoleSignInFailuresPerMinute: number;
+    consoleSignInFailuresBurst: number;
     loginRatePerSecond: number;
     loginRateBurst: number;
   }>;
@@ -202,6 +207,8 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       requestTtlSeconds: e.SSO_REQUEST_TTL_SECONDS,
       secureCookies: (e.PUBLIC_URL ?? '').startsWith('https://'),
       consoleSessionMinutes: e.CONSOLE_SESSION_MINUTES,
+      consoleSignInFailuresPerMinute: e.CONSOLE_SIGN_IN_FAILURES_PER_MINUTE,
+      consoleSignInFailuresBurst: e.CONSOLE_SIGN_IN_FAILURES_BURST,
       loginRatePerSecond: e.LOGIN_RATE_LIMIT_PER_SECOND,
       loginRateBurst: e.LOGIN_RATE_LIMIT_BURST,
     },

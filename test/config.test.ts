@@ -34,7 +34,8 @@ describe('defaults', () => {
       jobs: { enabled: true, fast: false, schedules: {} },
       sso: {
         secretKey: undefined, clockSkewSeconds: 60, allowSha1: false, spSigning: null, verifyTimeoutMs: 2000, verifyThreads: Math.max(1, availableParallelism()),
-        requestTtlSeconds: 600, secureCookies: false, consoleSessionMinutes: 480, loginRatePerSecond: 5, loginRateBurst: 30,
+        requestTtlSeconds: 600, secureCookies: false, consoleSessionMinutes: 480, consoleSignInFailuresPerMinute: 5, consoleSignInFailuresBurst: 10,
+        loginRatePerSecond: 5, loginRateBurst: 30,
       },
     } satisfies Config);
   });

@@ -3,6 +3,8 @@ import { inTransaction, lockOrg } from '../store/transaction.js';
 import { InvalidInput, NotFound } from '../domain/errors.js';
 import { webhookStore, type WebhookDeliveryStatus, type WebhookRow } from './ledger-store.js';
 import { newWebhookSecret } from './webhook-signature.js';
+import { sealWebhookSecret } from './webhook-secret.js';
+import type { SecretBox } from '../services/secret-box.js';
 import { readDeltaStream } from './delta-stream.js';
 import { audit } from '../services/audit.js';
 import type { RequestContext } from '../services/context.js';
@@ -41,7 +43,7 @@ export type ReplayInput = { deltaIds?: string[] | undefined; status?: 'dead' | '
  * The billing webhook of an org (where its billable deltas are pushed) and the pull stream
  * of its deltas. Every change is audited in its own transaction.
  */
-export function createBillingWebhookService(db: Database) {
+export function createBillingWebhookService(db: Database, opts: { box: SecretBox }) {
   async function mustGet(ctx: RequestContext): Promise<WebhookRow> {
     const w = await webhookStore.get(db.prisma, ctx.orgId);
     if (!w) throw new NotFound('billing webhook');
@@ -62,7 +64,7 @@ export function createBillingWebhookService(db: Database) {
         const before = await webhookStore.get(tx, ctx.orgId);
         if (!before) {
           const secret = newWebhookSecret();
-          const w = await webhookStore.create(tx, ctx.orgId, { url: input.url, secret, now: ctx.now });
+          const w = await webhookStore.create(tx, ctx.orgId, { url: input.url, secretEnc: sealWebhookSecret(opts.box, secret), now: ctx.now });
           await audit(tx, ctx, { action: 'billing.webhook.create', targetType: 'billing-webhook', targetId: ctx.orgId, after: { url: auditUrl(w.url) } });
           return { url: w.url, secret, createdAt: w.createdAt, updatedAt: w.updatedAt };
         }
@@ -81,7 +83,7 @@ export function createBillingWebhookService(db: Database) {
         if (!(await lockOrg(tx, ctx.orgId))) throw new NotFound('org', ctx.orgId);
         if (!(await webhookStore.get(tx, ctx.orgId))) throw new NotFound('billing webhook');
         const secret = newWebhookSecret();
-        const w = await webhookStore.update(tx, ctx.orgId, { secret, now: ctx.now });
+        const w = await webhookStore.update(tx, ctx.orgId, { secretEnc: sealWebhookSecret(opts.box, secret), now: ctx.now });
         await audit(tx, ctx, { action: 'billing.webhook.secret.rotate', targetType: 'billing-webhook', targetId: ctx.orgId, after: { rotatedAt: ctx.now } });
         return { url: w.url, secret, updatedAt: w.updatedAt };
       });
