@@ -62,8 +62,10 @@ const envSchema = z.object({
   CONSOLE_SIGN_IN_FAILURES_BURST: z.coerce.number().int().min(1).max(100_000).default(10),
 }).refine((e) => Boolean(e.SAML_SP_PRIVATE_KEY) === Boolean(e.SAML_SP_CERTIFICATE), {
   path: ['SAML_SP_CERTIFICATE'], message: 'SAML_SP_PRIVATE_KEY and SAML_SP_CERTIFICATE go together',
-}).refine((e) => e.HTTP_HEADERS_TIMEOUT_MS <= e.HTTP_REQUEST_TIMEOUT_MS, {
-  // Node refuses a headers timeout longer than the request timeout (the headers are part of the request).
+}).refine((e) => !(e.HTTP_REQUEST_TIMEOUT_MS >= 100) || e.HTTP_HEADERS_TIMEOUT_MS <= e.HTTP_REQUEST_TIMEOUT_MS, {
+  // Node refuses a headers timeout longer than the request timeout (the headers are part of the
+  // request). Zod runs refinements on a partly invalid object too: a bad request timeout is
+  // reported once, by its own check.
   path: ['HTTP_HEADERS_TIMEOUT_MS'], message: 'must not be longer than HTTP_REQUEST_TIMEOUT_MS',
 });
 
