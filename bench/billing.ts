@@ -165,7 +165,7 @@ const deltaThroughput: Section = {
     for (const r of runs) {
       await db.prisma.$executeRaw`TRUNCATE "BillableDelta", "LedgerEntry", "WebhookDelivery", "BillingWebhook"`;
       const orgId = randomUUID();
-      if (r.webhook) await db.prisma.billingWebhook.create({ data: { orgId, url: 'https://billing.invalid/hook', secret: 'whsec_bench' } });
+      if (r.webhook) await db.prisma.billingWebhook.create({ data: { orgId, url: 'https://billing.invalid/hook', secretEnc: 'whsec_bench' } });
       log(`${kind}: seeding ${fmt(a.deltas)} deltas`);
       await seedOutbox(db, orgId, a.deltas, Math.max(1, Math.floor(a.deltas / 4)));
       log(`${kind}: draining, batch ${r.batch}${r.webhook ? ', with webhook' : ''}`);

@@ -3,6 +3,7 @@ import { loadConfig, ConfigError, type Config } from './config.js';
 import { createLogger } from './log.js';
 import { openDatabase } from './store/database.js';
 import { migrateAndRepair } from './services/migration-repairs.js';
+import { durableSecretBox } from './secret-key.js';
 import { DataDirLocked } from './store/data-dir-lock.js';
 import { startService } from './server.js';
 import { runReconcileCommand } from './jobs/reconcile-command.js';
@@ -19,7 +20,8 @@ Usage:
 
 Configuration comes from the environment (see README.md): PORT, HOST, DATABASE_URL,
 DATA_DIR, DATABASE_POOL_SIZE, ORGSYNC_OPERATOR_TOKEN, PUBLIC_URL, LOG_LEVEL,
-BODY_LIMIT_BYTES, SHUTDOWN_TIMEOUT_MS, JOBS_ENABLED, JOBS_FAST, JOBS_SCHEDULE, SMTP_URL, MAIL_FROM.
+BODY_LIMIT_BYTES, SHUTDOWN_TIMEOUT_MS, HTTP_HEADERS_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS,
+HTTP_KEEP_ALIVE_TIMEOUT_MS, JOBS_ENABLED, JOBS_FAST, JOBS_SCHEDULE, SMTP_URL, MAIL_FROM.
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -51,8 +53,8 @@ async function run(argv: string[]): Promise<number> {
     exitOnSignal();
     const db = await openDatabase(config.database, { logger });
     try {
-      const r = await migrateAndRepair(db);
-      logger.info({ applied: r.applied, alreadyApplied: r.alreadyApplied.length, repairedAccounts: r.repaired }, 'migrations done');
+      const r = await migrateAndRepair(db, { box: durableSecretBox(config, logger) });
+      logger.info({ applied: r.applied, alreadyApplied: r.alreadyApplied.length, repairedAccounts: r.repaired, webhookSecretsSealed: r.webhookSecretsSealed }, 'migrations done');
     } finally {
       await db.close();
     }
@@ -84,7 +86,7 @@ async function reconcile(args: string[]): Promise<number> {
   return runReconcileCommand(args, {
     openDb: async () => {
       const db = await openDatabase(config.database, { logger });
-      await migrateAndRepair(db);
+      await migrateAndRepair(db, { box: durableSecretBox(config, logger) });
       return db;
     },
     closeDb: (db) => db.close(),

@@ -7,6 +7,7 @@ import { createDirectoryService } from './services/directory-service.js';
 import { createDomainService } from './services/domain-service.js';
 import { createDnsHttpsVerifier, type DomainVerifier } from './services/domain-verifier.js';
 import { createOrgService } from './services/org-service.js';
+import { createConsoleSessionService } from './services/console-session-service.js';
 import { createPolicyService } from './services/policy-service.js';
 import { createSiteService } from './services/site-service.js';
 import { createSubscriptionService } from './services/subscription-service.js';
@@ -45,6 +46,7 @@ export function createServices(deps: ServiceDeps) {
   const publicUrl = deps.publicUrl ?? 'http://localhost:3000';
   const box = createSecretBox(deps.secretKey ?? randomBytes(32).toString('base64url'));
   const signIn = createSignInService(db, { publicUrl, box, requestTtlSeconds: deps.sso?.requestTtlSeconds ?? 600 });
+  const orgs = createOrgService(db, { operatorToken: deps.operatorToken });
   const outbound = deps.outbound ?? createOutbound(DEFAULT_OUTBOUND);
   // One relying party for the process: its discovery cache is shared by sign-ins and saves.
   const oidc = createOidcRelyingParty({ fetch: outbound.fetch });
@@ -54,7 +56,8 @@ export function createServices(deps: ServiceDeps) {
     oidc,
     ssoConnections: createSsoConnectionService(db, { publicUrl, box, checkOidcIssuer: (issuer) => oidc.validateIssuer(issuer), onChange: (id) => signIn.forgetConnection(id) }),
     signIn,
-    orgs: createOrgService(db, { operatorToken: deps.operatorToken }),
+    orgs,
+    consoleSessions: createConsoleSessionService(db, { orgs }),
     domains: createDomainService(db, deps.verifier ?? createDnsHttpsVerifier({ fetch: outbound.fetch })),
     accounts: createAccountService(db),
     sites: createSiteService(db),
@@ -62,7 +65,7 @@ export function createServices(deps: ServiceDeps) {
     subscription: createSubscriptionService(db),
     audit: createAuditService(db),
     reconciliation: createReconciliationService(db),
-    billingWebhooks: createBillingWebhookService(db, { outbound }),
+    billingWebhooks: createBillingWebhookService(db, { box, outbound }),
     billing: createBillingService(db, deps.billing ?? { tiers: DEFAULT_TIERS, currency: 'USD' }),
     directories: createDirectoryService(db, {
       tokenGraceSeconds: deps.scim?.tokenGraceSeconds ?? 86_400,

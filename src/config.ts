@@ -21,6 +21,11 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(100 * 1024),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+  // A client gets this long for its request headers, and for the whole request (headers and
+  // body); then 408 and the connection closes. Idle keep-alive connections close after the last.
+  HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
+  HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   SCIM_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
   SCIM_RATE_LIMIT_PER_SECOND: z.coerce.number().int().min(1).max(100_000).default(100),
@@ -56,8 +61,16 @@ const envSchema = z.object({
   LOGIN_RATE_LIMIT_PER_SECOND: z.coerce.number().int().min(1).max(100_000).default(5),
   LOGIN_RATE_LIMIT_BURST: z.coerce.number().int().min(1).max(1_000_000).default(30),
   CONSOLE_SESSION_MINUTES: z.coerce.number().int().min(1).max(7 * 1440).default(480),
+  // Failed console sign-ins per client address (a token bucket): beyond it 429 with Retry-After.
+  CONSOLE_SIGN_IN_FAILURES_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(5),
+  CONSOLE_SIGN_IN_FAILURES_BURST: z.coerce.number().int().min(1).max(100_000).default(10),
 }).refine((e) => Boolean(e.SAML_SP_PRIVATE_KEY) === Boolean(e.SAML_SP_CERTIFICATE), {
   path: ['SAML_SP_CERTIFICATE'], message: 'SAML_SP_PRIVATE_KEY and SAML_SP_CERTIFICATE go together',
+}).refine((e) => !(e.HTTP_REQUEST_TIMEOUT_MS >= 100) || e.HTTP_HEADERS_TIMEOUT_MS <= e.HTTP_REQUEST_TIMEOUT_MS, {
+  // Node refuses a headers timeout longer than the request timeout (the headers are part of the
+  // request). Zod runs refinements on a partly invalid object too: a bad request timeout is
+  // reported once, by its own check.
+  path: ['HTTP_HEADERS_TIMEOUT_MS'], message: 'must not be longer than HTTP_REQUEST_TIMEOUT_MS',
 });
 
 export const JOB_NAMES = ['outbox-delivery', 'reconciliation', 'trial-ends', 'retention-purge', 'bill-notices'] as const;
@@ -80,7 +93,10 @@ const tiersSchema = z.array(z.strictObject({ upTo: z.number().int().positive().n
   .refine((t) => t.slice(0, -1).every((x, i) => x.upTo !== null && (i === 0 || x.upTo > t[i - 1]!.upTo!)), 'upTo must increase');
 
 export type Config = Readonly<{
-  http: Readonly<{ port: number; host: string; publicUrl: string; bodyLimitBytes: number; shutdownTimeoutMs: number }>;
+  http: Readonly<{
+    port: number; host: string; publicUrl: string; bodyLimitBytes: number; shutdownTimeoutMs: number;
+    headersTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number;
+  }>;
   database: Readonly<
     | { kind: 'pglite'; dataDir: string }
     | { kind: 'postgres'; url: string; poolSize: number }
@@ -110,6 +126,8 @@ export type Config = Readonly<{
     /** Cookies get `Secure` when PUBLIC_URL is https. */
     secureCookies: boolean;
     consoleSessionMinutes: number;
+    consoleSignInFailuresPerMinute: number;
+    consoleSignInFailuresBurst: number;
     loginRatePerSecond: number;
     loginRateBurst: number;
   }>;
@@ -163,6 +181,9 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
       bodyLimitBytes: e.BODY_LIMIT_BYTES,
       shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+      headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
+      keepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS,
     },
     database: e.DATABASE_URL
       ? { kind: 'postgres', url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE }
@@ -195,6 +216,8 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       requestTtlSeconds: e.SSO_REQUEST_TTL_SECONDS,
       secureCookies: (e.PUBLIC_URL ?? '').startsWith('https://'),
       consoleSessionMinutes: e.CONSOLE_SESSION_MINUTES,
+      consoleSignInFailuresPerMinute: e.CONSOLE_SIGN_IN_FAILURES_PER_MINUTE,
+      consoleSignInFailuresBurst: e.CONSOLE_SIGN_IN_FAILURES_BURST,
       loginRatePerSecond: e.LOGIN_RATE_LIMIT_PER_SECOND,
       loginRateBurst: e.LOGIN_RATE_LIMIT_BURST,
     },

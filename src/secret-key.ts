@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
+import { createSecretBox, type SecretBox } from './services/secret-box.js';
 
 /**
  * The key material behind SSO secrets and cookies. SECRET_KEY wins. Without it, an embedded
@@ -33,7 +34,24 @@ export function resolveSecretKey(config: Pick<Config, 'sso' | 'database'>, logge
     return key;
   }
   if (config.database.kind === 'postgres') {
-    logger.warn('SECRET_KEY is not set: using a key for this process only; sessions end and saved OIDC client secrets become unreadable at restart, and replicas cannot share sessions');
+    logger.warn('SECRET_KEY is not set: using a key for this process only; sessions end and saved OIDC client secrets and new billing webhook secrets become unreadable at restart, and replicas cannot share sessions');
   }
   return randomBytes(32).toString('base64url');
+}
+
+/** Whether resolveSecretKey gives a key that outlives this process (SECRET_KEY, or DATA_DIR/secret.key). */
+export function secretKeyIsDurable(config: Pick<Config, 'sso' | 'database'>): boolean {
+  return Boolean(config.sso.secretKey) || (config.database.kind === 'pglite' && config.database.dataDir !== 'memory');
+}
+
+/**
+ * The secret box for the post-migration repair (sealing plaintext webhook secrets), or null when
+ * the key would be lost at exit: secrets sealed under it could never be read again.
+ */
+export function durableSecretBox(config: Pick<Config, 'sso' | 'database'>, logger: Logger): SecretBox | null {
+  if (!secretKeyIsDurable(config)) {
+    logger.warn('SECRET_KEY is not set: billing webhook secrets stored in plaintext by an older version stay so until it is set');
+    return null;
+  }
+  return createSecretBox(resolveSecretKey(config, logger));
 }

@@ -21,7 +21,10 @@ const badVariables = (err: ConfigError) => err.problems.map((p) => p.split(':')[
 describe('defaults', () => {
   it('an empty environment gives every default', () => {
     expect(loadConfig({})).toEqual({
-      http: { port: 3000, host: '0.0.0.0', publicUrl: 'http://localhost:3000', bodyLimitBytes: 100 * 1024, shutdownTimeoutMs: 10_000 },
+      http: {
+        port: 3000, host: '0.0.0.0', publicUrl: 'http://localhost:3000', bodyLimitBytes: 100 * 1024, shutdownTimeoutMs: 10_000,
+        headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5_000,
+      },
       database: { kind: 'pglite', dataDir: './data' },
       operatorToken: undefined,
       logLevel: 'info',
@@ -32,7 +35,8 @@ describe('defaults', () => {
       jobs: { enabled: true, fast: false, schedules: {} },
       sso: {
         secretKey: undefined, clockSkewSeconds: 60, allowSha1: false, spSigning: null, verifyTimeoutMs: 2000, verifyThreads: Math.max(1, availableParallelism()),
-        requestTtlSeconds: 600, secureCookies: false, consoleSessionMinutes: 480, loginRatePerSecond: 5, loginRateBurst: 30,
+        requestTtlSeconds: 600, secureCookies: false, consoleSessionMinutes: 480, consoleSignInFailuresPerMinute: 5, consoleSignInFailuresBurst: 10,
+        loginRatePerSecond: 5, loginRateBurst: 30,
       },
     } satisfies Config);
   });
@@ -61,6 +65,8 @@ describe('single settings', () => {
     { name: 'LOG_LEVEL', env: { LOG_LEVEL: 'debug' }, pick: (c) => c.logLevel, expected: 'debug' },
     { name: 'BODY_LIMIT_BYTES at its minimum', env: { BODY_LIMIT_BYTES: '1024' }, pick: (c) => c.http.bodyLimitBytes, expected: 1024 },
     { name: 'SHUTDOWN_TIMEOUT_MS 0', env: { SHUTDOWN_TIMEOUT_MS: '0' }, pick: (c) => c.http.shutdownTimeoutMs, expected: 0 },
+    { name: 'HTTP time limits', env: { HTTP_HEADERS_TIMEOUT_MS: '5000', HTTP_REQUEST_TIMEOUT_MS: '5000', HTTP_KEEP_ALIVE_TIMEOUT_MS: '65000' }, pick: (c) => [c.http.headersTimeoutMs, c.http.requestTimeoutMs, c.http.keepAliveTimeoutMs], expected: [5000, 5000, 65000] },
+    { name: 'console sign-in failure bucket', env: { CONSOLE_SIGN_IN_FAILURES_PER_MINUTE: '2', CONSOLE_SIGN_IN_FAILURES_BURST: '3' }, pick: (c) => [c.sso.consoleSignInFailuresPerMinute, c.sso.consoleSignInFailuresBurst], expected: [2, 3] },
     { name: 'unrelated variables are ignored', env: { PATH: '/usr/bin', HOME: '/root', PORT: '4000' }, pick: (c) => c.http.port, expected: 4000 },
   ];
 
@@ -109,6 +115,10 @@ describe('invalid values: one ConfigError naming every bad variable', () => {
     { name: 'BODY_LIMIT_BYTES below 1 KiB', env: { BODY_LIMIT_BYTES: '1023' }, bad: ['BODY_LIMIT_BYTES'] },
     { name: 'BODY_LIMIT_BYTES above 16 MiB', env: { BODY_LIMIT_BYTES: String(16 * 1024 * 1024 + 1) }, bad: ['BODY_LIMIT_BYTES'] },
     { name: 'SHUTDOWN_TIMEOUT_MS negative', env: { SHUTDOWN_TIMEOUT_MS: '-5' }, bad: ['SHUTDOWN_TIMEOUT_MS'] },
+    { name: 'HTTP_REQUEST_TIMEOUT_MS 0 (would turn the limit off)', env: { HTTP_REQUEST_TIMEOUT_MS: '0' }, bad: ['HTTP_REQUEST_TIMEOUT_MS'] },
+    { name: 'HTTP_HEADERS_TIMEOUT_MS longer than HTTP_REQUEST_TIMEOUT_MS', env: { HTTP_HEADERS_TIMEOUT_MS: '20000', HTTP_REQUEST_TIMEOUT_MS: '10000' }, bad: ['HTTP_HEADERS_TIMEOUT_MS'] },
+    { name: 'HTTP_KEEP_ALIVE_TIMEOUT_MS not a number', env: { HTTP_KEEP_ALIVE_TIMEOUT_MS: '5s' }, bad: ['HTTP_KEEP_ALIVE_TIMEOUT_MS'] },
+    { name: 'CONSOLE_SIGN_IN_FAILURES_BURST 0', env: { CONSOLE_SIGN_IN_FAILURES_BURST: '0' }, bad: ['CONSOLE_SIGN_IN_FAILURES_BURST'] },
     { name: 'DATABASE_POOL_SIZE 0', env: { DATABASE_URL: 'postgres://db/x', DATABASE_POOL_SIZE: '0' }, bad: ['DATABASE_POOL_SIZE'] },
     { name: 'DATABASE_POOL_SIZE above 200', env: { DATABASE_URL: 'postgres://db/x', DATABASE_POOL_SIZE: '201' }, bad: ['DATABASE_POOL_SIZE'] },
     {

@@ -15,12 +15,12 @@ export type LedgerDelta = {
 
 export type WebhookDeliveryStatus = 'pending' | 'sent' | 'dead';
 
-/** A delivery the sender claimed: the delta, where to send it and with which secret. */
+/** A delivery the sender claimed: the delta, where to send it and with which secret (as stored: see webhook-secret.ts). */
 export type ClaimedDelivery = {
   deltaId: string; orgId: string; accountId: string; kind: DeltaKind; reasons: string[]; cause: string; occurredAt: Date;
   /** Attempts including this one. */
   attempts: number;
-  url: string; secret: string;
+  url: string; secretEnc: string;
 };
 
 /** The outcome of one attempt, recorded only if the delivery still is the claimed attempt. */
@@ -112,18 +112,27 @@ export const ledgerStore = {
   },
 };
 
-export type WebhookRow = { orgId: string; url: string; secret: string; createdAt: Date; updatedAt: Date };
+/** `secretEnc`: the signing secret as stored (sealed; see webhook-secret.ts). */
+export type WebhookRow = { orgId: string; url: string; secretEnc: string; createdAt: Date; updatedAt: Date };
 
 export const webhookStore = {
   async get(tx: Tx, orgId: string): Promise<WebhookRow | null> {
     return tx.billingWebhook.findUnique({ where: { orgId } });
   },
-  async create(tx: Tx, orgId: string, w: { url: string; secret: string; now: Date }): Promise<WebhookRow> {
-    return tx.billingWebhook.create({ data: { orgId, url: w.url, secret: w.secret, createdAt: w.now, updatedAt: w.now } });
+  async create(tx: Tx, orgId: string, w: { url: string; secretEnc: string; now: Date }): Promise<WebhookRow> {
+    return tx.billingWebhook.create({ data: { orgId, url: w.url, secretEnc: w.secretEnc, createdAt: w.now, updatedAt: w.now } });
   },
-  async update(tx: Tx, orgId: string, data: { url?: string; secret?: string; now: Date }): Promise<WebhookRow> {
+  async update(tx: Tx, orgId: string, data: { url?: string; secretEnc?: string; now: Date }): Promise<WebhookRow> {
     const { now, ...rest } = data;
     return tx.billingWebhook.update({ where: { orgId }, data: { ...rest, updatedAt: now } });
+  },
+  /** Webhooks whose secret is still stored in plaintext (written before it was sealed). */
+  async plaintextSecrets(tx: Tx): Promise<{ orgId: string; secretEnc: string }[]> {
+    return tx.billingWebhook.findMany({ where: { secretEnc: { startsWith: 'whsec_' } }, select: { orgId: true, secretEnc: true } });
+  },
+  /** Replaces a stored secret only if it still is `from` (a rotation in between wins); true when replaced. */
+  async replaceSecret(tx: Tx, orgId: string, from: string, to: string): Promise<boolean> {
+    return (await tx.billingWebhook.updateMany({ where: { orgId, secretEnc: from }, data: { secretEnc: to } })).count > 0;
   },
   /** Removes the webhook and its pending deliveries (they have nowhere to go); sent and dead ones stay as history. */
   async remove(tx: Tx, orgId: string): Promise<{ pendingDropped: number }> {
@@ -206,7 +215,7 @@ export const webhookStore = {
       )
       SELECT c."deltaId"::text AS "deltaId", c."orgId"::text AS "orgId", c."attempts"::int AS "attempts",
              l."accountId"::text AS "accountId", l."kind"::text AS "kind", l."reasons", l."cause", l."occurredAt",
-             w."url", w."secret"
+             w."url", w."secretEnc"
       FROM claimed c
       JOIN "LedgerEntry" l ON l."deltaId" = c."deltaId"
       JOIN "BillingWebhook" w ON w."orgId" = c."orgId"

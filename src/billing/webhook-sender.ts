@@ -1,6 +1,8 @@
 import type { Database } from '../store/database.js';
 import { webhookStore, type ClaimedDelivery, type DeliveryOutcome } from './ledger-store.js';
 import { IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signatureHeader } from './webhook-signature.js';
+import { openWebhookSecret } from './webhook-secret.js';
+import type { SecretBox } from '../services/secret-box.js';
 
 export const DEFAULT_SEND_BATCH = 50;
 /** Requests of one batch in flight at once. */
@@ -12,6 +14,8 @@ const MAX_DELAY_MS = 6 * 3600_000;
 
 export type SendOptions = {
   maxAttempts: number; baseDelayMs: number; timeoutMs: number;
+  /** Opens the stored signing secrets (src/billing/webhook-secret.ts). */
+  box: SecretBox;
   now?: () => Date; fetchImpl?: typeof fetch; batchSize?: number;
   /** [0, 1), for the jitter; Math.random by default. */
   random?: () => number;
@@ -50,7 +54,7 @@ export function retryDelayMs(attemptsMade: number, baseDelayMs: number, random: 
  */
 export async function sendDueWebhooks(
   db: Database,
-  opts: { maxAttempts: number; baseDelayMs: number; timeoutMs: number; now?: () => Date; fetchImpl?: typeof fetch; batchSize?: number; random?: () => number },
+  opts: SendOptions,
 ): Promise<{ sent: number; failed: number; dead: number }> {
   const clock = opts.now ?? (() => new Date());
   const doFetch = opts.fetchImpl ?? fetch;
@@ -66,7 +70,7 @@ export async function sendDueWebhooks(
   const worker = async () => {
     while (next < claimed.length) {
       const d = claimed[next++]!;
-      results.push({ d, ...(await attempt(d, doFetch, clock, opts.timeoutMs)) });
+      results.push({ d, ...(await attempt(d, opts.box, doFetch, clock, opts.timeoutMs)) });
     }
   };
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, claimed.length) }, worker));
@@ -91,8 +95,15 @@ export async function sendDueWebhooks(
 }
 
 async function attempt(
-  d: ClaimedDelivery, doFetch: typeof fetch, clock: () => Date, timeoutMs: number,
+  d: ClaimedDelivery, box: SecretBox, doFetch: typeof fetch, clock: () => Date, timeoutMs: number,
 ): Promise<{ ok: boolean; httpStatus: number | null; error: string | null }> {
+  let secret: string;
+  try {
+    secret = openWebhookSecret(box, d.secretEnc);
+  } catch {
+    // Never sent unsigned: the attempt fails (and is retried, then dead) until an admin rotates the secret.
+    return { ok: false, httpStatus: null, error: 'the signing secret cannot be decrypted with this service\'s SECRET_KEY (it was sealed under another key); rotate it: POST …/billing/webhook/secret' };
+  }
   const body = deliveryBody(d);
   const timestamp = Math.floor(clock().getTime() / 1000);
   try {
@@ -100,7 +111,7 @@ async function attempt(
       method: 'POST',
       headers: {
         'Content-Type': 'application/json',
-        [SIGNATURE_HEADER]: signatureHeader(d.secret, d.deltaId, timestamp, body),
+        [SIGNATURE_HEADER]: signatureHeader(secret, d.deltaId, timestamp, body),
         [TIMESTAMP_HEADER]: String(timestamp),
         [IDEMPOTENCY_HEADER]: d.deltaId,
         'User-Agent': 'orgsync-billing-webhook/1',

@@ -4,6 +4,8 @@ import { inTransaction, lockOrg } from '../store/transaction.js';
 import { InvalidInput, NotFound } from '../domain/errors.js';
 import { webhookStore, type WebhookDeliveryStatus, type WebhookRow } from './ledger-store.js';
 import { newWebhookSecret } from './webhook-signature.js';
+import { sealWebhookSecret } from './webhook-secret.js';
+import type { SecretBox } from '../services/secret-box.js';
 import { readDeltaStream } from './delta-stream.js';
 import { audit } from '../services/audit.js';
 import type { RequestContext } from '../services/context.js';
@@ -42,7 +44,7 @@ export type ReplayInput = { deltaIds?: string[] | undefined; status?: 'dead' | '
  * The billing webhook of an org (where its billable deltas are pushed) and the pull stream
  * of its deltas. Every change is audited in its own transaction.
  */
-export function createBillingWebhookService(db: Database, deps: { outbound?: Pick<Outbound, 'check'> } = {}) {
+export function createBillingWebhookService(db: Database, opts: { box: SecretBox; outbound?: Pick<Outbound, 'check'> }) {
   async function mustGet(ctx: RequestContext): Promise<WebhookRow> {
     const w = await webhookStore.get(db.prisma, ctx.orgId);
     if (!w) throw new NotFound('billing webhook');
@@ -58,7 +60,7 @@ export function createBillingWebhookService(db: Database, deps: { outbound?: Pic
       const problem = webhookUrlProblem(input.url);
       if (problem) throw new InvalidInput('invalid webhook URL', [{ path: 'url', message: problem }]);
       // Refused at save for a good error; the delivery's own connection is checked again (DNS may change).
-      const refused = await deps.outbound?.check(input.url);
+      const refused = await opts.outbound?.check(input.url);
       if (refused) throw new InvalidInput('invalid webhook URL', [{ path: 'url', message: refused.message }]);
       return inTransaction(db, async (tx) => {
         // Serialises two concurrent PUTs of one org: exactly one creates, the other updates.
@@ -66,7 +68,7 @@ export function createBillingWebhookService(db: Database, deps: { outbound?: Pic
         const before = await webhookStore.get(tx, ctx.orgId);
         if (!before) {
           const secret = newWebhookSecret();
-          const w = await webhookStore.create(tx, ctx.orgId, { url: input.url, secret, now: ctx.now });
+          const w = await webhookStore.create(tx, ctx.orgId, { url: input.url, secretEnc: sealWebhookSecret(opts.box, secret), now: ctx.now });
           await audit(tx, ctx, { action: 'billing.webhook.create', targetType: 'billing-webhook', targetId: ctx.orgId, after: { url: auditUrl(w.url) } });
           return { url: w.url, secret, createdAt: w.createdAt, updatedAt: w.updatedAt };
         }
@@ -85,7 +87,7 @@ export function createBillingWebhookService(db: Database, deps: { outbound?: Pic
         if (!(await lockOrg(tx, ctx.orgId))) throw new NotFound('org', ctx.orgId);
         if (!(await webhookStore.get(tx, ctx.orgId))) throw new NotFound('billing webhook');
         const secret = newWebhookSecret();
-        const w = await webhookStore.update(tx, ctx.orgId, { secret, now: ctx.now });
+        const w = await webhookStore.update(tx, ctx.orgId, { secretEnc: sealWebhookSecret(opts.box, secret), now: ctx.now });
         await audit(tx, ctx, { action: 'billing.webhook.secret.rotate', targetType: 'billing-webhook', targetId: ctx.orgId, after: { rotatedAt: ctx.now } });
         return { url: w.url, secret, updatedAt: w.updatedAt };
       });

@@ -3,6 +3,7 @@ import { Conflict } from '../domain/errors.js';
 import { purgeScimTombstones } from '../services/scim-user-service.js';
 import { createLifecycleService } from '../services/lifecycle-service.js';
 import { purgeExpiredSso } from '../services/sign-in-service.js';
+import { purgeExpiredConsoleSessions } from '../services/console-session-service.js';
 import { deliverBatch } from '../billing/delivery-worker.js';
 import { sendDueWebhooks } from '../billing/webhook-sender.js';
 import { orgsToReconcile, reconcileOrg } from '../billing/reconcile.js';
@@ -10,6 +11,7 @@ import { sendBillNotices } from '../billing/notices.js';
 import { createMailer, type Mailer } from '../billing/mailer.js';
 import type { Job, JobContext } from './scheduler.js';
 import type { Outbound } from '../net/outbound.js';
+import type { SecretBox } from '../services/secret-box.js';
 
 /**
  * Default schedules (node-cron, seconds first, UTC). JOBS_FAST=true runs every job every few
@@ -42,6 +44,8 @@ export type JobDeps = {
   config: Pick<Config, 'jobs' | 'billing' | 'mail'>;
   /** Overrides the mailer built from config.mail (tests). null: no mail. */
   mailer?: Mailer | null;
+  /** The service's secret box: opens the stored billing webhook secrets. */
+  box: SecretBox;
   /** The outbound-request guard webhook deliveries go through (the service's one instance). */
   outbound?: Pick<Outbound, 'fetch'>;
 };
@@ -65,7 +69,7 @@ export function createJobs(deps: JobDeps): Job[] {
       batches++;
       if (Date.now() - t0 > DELIVERY_BUDGET_MS) break;
     }
-    const sent = await sendDueWebhooks(db, { maxAttempts: webhook.maxAttempts, baseDelayMs: webhook.baseDelayMs, timeoutMs: webhook.timeoutMs, ...(deps.outbound ? { fetchImpl: deps.outbound.fetch as typeof fetch } : {}) });
+    const sent = await sendDueWebhooks(db, { maxAttempts: webhook.maxAttempts, baseDelayMs: webhook.baseDelayMs, timeoutMs: webhook.timeoutMs, box: deps.box, ...(deps.outbound ? { fetchImpl: deps.outbound.fetch as typeof fetch } : {}) });
     return { applied, webhooksQueued, batches, ...sent };
   };
 
@@ -133,7 +137,11 @@ export function createJobs(deps: JobDeps): Job[] {
     const ticks = await db.prisma.jobTick.deleteMany({ where: { tickAt: { lt: new Date(now.getTime() - 7 * 86_400_000) } } });
     // Expired SSO requests, replay-cache entries and sessions: nothing can use them any more.
     const sso = await purgeExpiredSso(db, now);
-    return { due: due.length, orgsPurged: purged, directoriesDeleted: directories, scimTombstonesPurged: scimTombstones, jobTicksPruned: ticks.count, ssoExpired: sso };
+    const consoleSessions = await purgeExpiredConsoleSessions(db, now);
+    return {
+      due: due.length, orgsPurged: purged, directoriesDeleted: directories, scimTombstonesPurged: scimTombstones, jobTicksPruned: ticks.count,
+      ssoExpired: sso, consoleSessionsExpired: consoleSessions,
+    };
   };
 
   const billNotices = async ({ db, logger, now }: JobContext) => {

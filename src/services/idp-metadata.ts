@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { DOMParser, type Element } from '@xmldom/xmldom';
+import { DOMParser, type Document, type Element } from '@xmldom/xmldom';
 import { InvalidInput } from '../domain/errors.js';
 import { isLoopbackHost } from '../domain/hosts.js';
 
@@ -21,7 +21,13 @@ export function parseIdpMetadata(xml: string): IdpSettings {
   if (Buffer.byteLength(xml) > MAX_METADATA_BYTES) throw bad('metadataXml', `metadata larger than ${MAX_METADATA_BYTES} bytes`);
   if (/<!DOCTYPE|<!ENTITY/i.test(xml)) throw bad('metadataXml', 'metadata with a DOCTYPE or entity declarations is refused');
   const errors: string[] = [];
-  const doc = new DOMParser({ onError: (level, msg) => { if (level !== 'warning') errors.push(msg); } }).parseFromString(xml, 'text/xml');
+  let doc: Document;
+  try {
+    doc = new DOMParser({ onError: (level, msg) => { if (level !== 'warning') errors.push(msg); } }).parseFromString(xml, 'text/xml');
+  } catch (err) {
+    // xmldom 0.9 throws a ParseError on a fatal error (e.g. no root element) whatever onError does: a 400, not a 500.
+    throw bad('metadataXml', `not well-formed XML: ${errors[0] ?? (err instanceof Error ? err.message : 'unreadable')}`);
+  }
   if (errors.length || !doc.documentElement) throw bad('metadataXml', `not well-formed XML: ${errors[0] ?? 'empty document'}`);
   const entities = [...doc.getElementsByTagNameNS(MD, 'EntityDescriptor')].filter((e) => e.getElementsByTagNameNS(MD, 'IDPSSODescriptor').length > 0);
   if (entities.length === 0) throw bad('metadataXml', 'no EntityDescriptor with an IDPSSODescriptor: is this the identity provider\'s metadata?');

@@ -2,6 +2,7 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import type { Database } from '../store/database.js';
 import { inTransaction } from '../store/transaction.js';
 import { orgStore, type AdminKeyRow } from '../store/org-store.js';
+import { consoleSessionStore } from '../store/console-session-store.js';
 import { policyStore } from '../store/policy-store.js';
 import { subscriptionStore } from '../store/subscription-store.js';
 import type { PageRequest } from '../store/paging.js';
@@ -97,11 +98,15 @@ export function createOrgService(db: Database, opts: { operatorToken: string | u
       return (await orgStore.listAdminKeys(db.prisma, ctx.orgId)).map(keyView);
     },
 
+    /** Revokes the key and, in the same transaction, every console session opened with it. */
     async revokeAdminKey(ctx: RequestContext, keyId: string) {
       return inTransaction(db, async (tx) => {
         const row = await orgStore.revokeAdminKey(tx, ctx.orgId, keyId, ctx.now);
         if (!row) throw new NotFound('admin key', keyId);
-        await audit(tx, ctx, { action: 'admin-key.revoke', targetType: 'admin-key', targetId: keyId, before: { revokedAt: null }, after: { revokedAt: row.revokedAt } });
+        const consoleSessionsEnded = await consoleSessionStore.revokeForKey(tx, ctx.orgId, keyId, ctx.now);
+        await audit(tx, ctx, {
+          action: 'admin-key.revoke', targetType: 'admin-key', targetId: keyId, before: { revokedAt: null }, after: { revokedAt: row.revokedAt, consoleSessionsEnded },
+        });
         return keyView(row);
       });
     },

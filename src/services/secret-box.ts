@@ -15,6 +15,12 @@ export type SecretBox = {
 };
 
 const VERSION = 'v1';
+/**
+ * GCM's full 128-bit tag and 96-bit IV (NIST SP 800-38D §5.2.1.2). A shorter tag is refused:
+ * decipher.setAuthTag accepts 4..16 bytes, and a 4-byte tag can be forged in about 2^32 tries.
+ */
+const TAG_BYTES = 16;
+const IV_BYTES = 12;
 
 export function createSecretBox(secret: string | Buffer): SecretBox {
   const ikm = typeof secret === 'string' ? Buffer.from(secret, 'utf8') : secret;
@@ -24,16 +30,19 @@ export function createSecretBox(secret: string | Buffer): SecretBox {
   const mac = (v: string) => createHmac('sha256', macKey).update(v).digest('base64url');
   return {
     encrypt(plaintext) {
-      const iv = randomBytes(12);
-      const cipher = createCipheriv('aes-256-gcm', encKey, iv);
+      const iv = randomBytes(IV_BYTES);
+      const cipher = createCipheriv('aes-256-gcm', encKey, iv, { authTagLength: TAG_BYTES });
       const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
       return [VERSION, iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), ct.toString('base64url')].join('.');
     },
     decrypt(sealed) {
       const [v, iv, tag, ct] = sealed.split('.');
       if (v !== VERSION || !iv || !tag || ct === undefined) throw new Error('not a sealed secret of this service');
-      const decipher = createDecipheriv('aes-256-gcm', encKey, Buffer.from(iv, 'base64url'));
-      decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+      const ivBytes = Buffer.from(iv, 'base64url');
+      const tagBytes = Buffer.from(tag, 'base64url');
+      if (ivBytes.length !== IV_BYTES || tagBytes.length !== TAG_BYTES) throw new Error('not a sealed secret of this service (IV or tag of the wrong length)');
+      const decipher = createDecipheriv('aes-256-gcm', encKey, ivBytes, { authTagLength: TAG_BYTES });
+      decipher.setAuthTag(tagBytes);
       return Buffer.concat([decipher.update(Buffer.from(ct, 'base64url')), decipher.final()]).toString('utf8');
     },
     sign(value) {

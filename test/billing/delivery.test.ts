@@ -75,7 +75,7 @@ describe('delivery worker: outbox → ledger', () => {
     await resetBilling();
     const withHook = randomUUID();
     const without = randomUUID();
-    await db().prisma.billingWebhook.create({ data: { orgId: withHook, url: 'https://billing.example/hook', secret: 'whsec_test' } });
+    await db().prisma.billingWebhook.create({ data: { orgId: withHook, url: 'https://billing.example/hook', secretEnc: 'whsec_test' } });
     await insertDeltas(db(), withHook, newIds(3), 12);
     await insertDeltas(db(), without, newIds(3), 7);
     const r = await drainPending(db(), { batchSize: 5 });
@@ -89,7 +89,7 @@ describe('delivery worker: outbox → ledger', () => {
   it('uses the given clock for appliedAt and the first delivery time', async () => {
     await resetBilling();
     const org = randomUUID();
-    await db().prisma.billingWebhook.create({ data: { orgId: org, url: 'https://billing.example/hook', secret: 'whsec_test' } });
+    await db().prisma.billingWebhook.create({ data: { orgId: org, url: 'https://billing.example/hook', secretEnc: 'whsec_test' } });
     await insertDeltas(db(), org, newIds(1), 2);
     const at = new Date('2031-05-06T07:08:09.123Z');
     await deliverPending(db(), { now: () => at });

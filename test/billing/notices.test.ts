@@ -143,7 +143,7 @@ describe('3-day bill notices over SMTP', () => {
 
   it('without SMTP configured the job says so and sends nothing', async () => {
     const config = loadConfig({ JOBS_ENABLED: 'false' });
-    const job = createJobs({ config }).find((j) => j.name === 'bill-notices')!;
+    const job = createJobs({ config, box: app.svc.services.box }).find((j) => j.name === 'bill-notices')!;
     const result = await job.run({ db: app.svc.db, logger: pino({ level: 'silent' }), now: inWindow, tickAt: inWindow, trigger: 'manual' });
     expect(result).toEqual({ skipped: 'no-smtp' });
   });

@@ -84,7 +84,7 @@ describe('retry delays', () => {
 
 describe('sending deliveries to a real receiver', () => {
   const opts = (clock: ReturnType<typeof fakeClock>, extra: object = {}) => ({
-    maxAttempts: 4, baseDelayMs: 1000, timeoutMs: 2000, now: clock.now, random: () => 0.5, ...extra,
+    maxAttempts: 4, baseDelayMs: 1000, timeoutMs: 2000, now: clock.now, random: () => 0.5, box: app.svc.services.box, ...extra,
   });
 
   it('POSTs the delta JSON, signed, with timestamp and idempotency key; 2xx → sent', async () => {
@@ -287,7 +287,8 @@ describe('billing webhook API', () => {
     const created = await app.http.put(u(org, 'billing/webhook')).set(bearer(org.key)).send({ url: 'https://billing.example/in?token=abc' }).expect(200);
     expect(created.body).toMatchObject({ url: 'https://billing.example/in?token=abc', secret: expect.stringMatching(/^whsec_/) });
     const stored = await db().prisma.billingWebhook.findUniqueOrThrow({ where: { orgId: org.id } });
-    expect(stored.secret).toBe(created.body.secret);
+    expect(stored.secretEnc, 'stored sealed, not in plaintext').not.toContain(created.body.secret);
+    expect(app.svc.services.box.decrypt(stored.secretEnc)).toBe(created.body.secret);
 
     const got = await app.http.get(u(org, 'billing/webhook')).set(bearer(org.key)).expect(200);
     expect(got.body).toEqual({ url: 'https://billing.example/in?token=abc', createdAt: expect.any(String), updatedAt: expect.any(String), deliveries: { pending: 0, sent: 0, dead: 0 } });
@@ -296,7 +297,7 @@ describe('billing webhook API', () => {
     const changed = await app.http.put(u(org, 'billing/webhook')).set(bearer(org.key)).send({ url: 'http://billing.example:8080/v2' }).expect(200);
     expect(changed.body.url).toBe('http://billing.example:8080/v2');
     expect(changed.body.secret, 'the secret is not shown again').toBeUndefined();
-    expect((await db().prisma.billingWebhook.findUniqueOrThrow({ where: { orgId: org.id } })).secret, 'and not changed').toBe(created.body.secret);
+    expect((await db().prisma.billingWebhook.findUniqueOrThrow({ where: { orgId: org.id } })).secretEnc, 'and not changed').toBe(stored.secretEnc);
 
     await app.http.delete(u(org, 'billing/webhook')).set(bearer(org.key)).expect(204);
     await app.http.get(u(org, 'billing/webhook')).set(bearer(org.key)).expect(404);
@@ -356,7 +357,7 @@ describe('billing webhook API', () => {
     await insertDeltas(db(), a.id, newIds(2), 4);
     await insertDeltas(db(), b.id, newIds(2), 2);
     await deliverPending(db(), { now: clock.now });
-    await sendDueWebhooks(db(), { maxAttempts: 3, baseDelayMs: 10, timeoutMs: 2000, now: clock.now });
+    await sendDueWebhooks(db(), { maxAttempts: 3, baseDelayMs: 10, timeoutMs: 2000, now: clock.now, box: app.svc.services.box });
     const aIds = (await db().prisma.ledgerEntry.findMany({ where: { orgId: a.id }, orderBy: { streamSeq: 'asc' } })).map((l) => l.deltaId);
     const bIds = (await db().prisma.ledgerEntry.findMany({ where: { orgId: b.id } })).map((l) => l.deltaId);
 
@@ -393,7 +394,7 @@ describe('billing webhook API', () => {
     const org = await orgWithWebhook('Drop Co');
     await insertDeltas(db(), org.id, newIds(1), 1);
     await deliverPending(db(), { now: clock.now });
-    await sendDueWebhooks(db(), { maxAttempts: 3, baseDelayMs: 10, timeoutMs: 2000, now: clock.now });
+    await sendDueWebhooks(db(), { maxAttempts: 3, baseDelayMs: 10, timeoutMs: 2000, now: clock.now, box: app.svc.services.box });
     await insertDeltas(db(), org.id, newIds(1), 2);
     await deliverPending(db(), { now: clock.now });
     await app.http.delete(u(org, 'billing/webhook')).set(bearer(org.key)).expect(204);

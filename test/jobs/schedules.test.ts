@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { DEFAULT_SCHEDULES, FAST_SCHEDULES, createJobs, schedulesFor } from '../../src/jobs/jobs.js';
+import { createSecretBox } from '../../src/services/secret-box.js';
 import { bearer, createOrg, startTestApp, verifyDomain } from '../support/app.js';
 
 const problemsOf = (env: Record<string, string>) => {
@@ -18,7 +19,7 @@ describe('schedules from configuration', () => {
     expect(schedulesFor(loadConfig({}))).toEqual(DEFAULT_SCHEDULES);
     expect(schedulesFor(loadConfig({ JOBS_FAST: 'true' }))).toEqual(FAST_SCHEDULES);
     expect(schedulesFor(loadConfig({ JOBS_SCHEDULE: '{"reconciliation":"0 0 3 * * *"}' }))).toEqual({ ...DEFAULT_SCHEDULES, reconciliation: '0 0 3 * * *' });
-    const jobs = createJobs({ config: loadConfig({ JOBS_FAST: 'true' }), mailer: null });
+    const jobs = createJobs({ config: loadConfig({ JOBS_FAST: 'true' }), mailer: null, box: createSecretBox('x'.repeat(32)) });
     expect(jobs.map((j) => j.name)).toEqual(['outbox-delivery', 'reconciliation', 'trial-ends', 'retention-purge', 'bill-notices']);
   });
 

@@ -9,8 +9,8 @@ export function signInPage(opts: { csrf: string; message?: SignInMessage | null 
   return consolePage('Sign in to the console', html`
 ${m ? html`<div class="notice ${m.kind === 'error' ? 'bad' : 'ok'}" role="${m.kind === 'error' ? 'alert' : 'status'}" id="sign-in-message"><p>${m.text}</p></div>` : ''}
 <p>Sign in with one of your organization's admin keys (the key <code>POST /api/v1/orgs</code> or
-<code>POST …/admin-keys</code> returned). The console keeps it sealed in a cookie and checks it on every page,
-so revoking the key ends the session.</p>
+<code>POST …/admin-keys</code> returned). The console checks it once and keeps only a session, which ends
+when you sign out, when the key is revoked, or after a few hours.</p>
 <form method="post" action="/console/sign-in">
 ${csrfField(opts.csrf)}
 <label for="admin-key">Admin key</label>

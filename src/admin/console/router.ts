@@ -2,10 +2,11 @@ import express, { type ErrorRequestHandler, type Request, type RequestHandler, t
 import type { Config } from '../../config.js';
 import type { Logger } from '../../log.js';
 import type { Services } from '../../composition.js';
-import { Conflict, DomainError, InvalidInput, NotFound, PolicyViolation, RULES, type FieldProblem } from '../../domain/errors.js';
+import { Conflict, DomainError, InvalidInput, NotFound, PolicyViolation, RULES, TooManyRequests, type FieldProblem } from '../../domain/errors.js';
 import { parseEmail } from '../../domain/identity.js';
 import type { RequestContext } from '../../services/context.js';
 import { carriedClientError, problemFor } from '../../http/problem.js';
+import { createRateLimiter } from '../../http/rate-limit.js';
 import { rejectUnstorableText } from '../../http/unstorable-text.js';
 import { fieldProblems } from '../../http/mount.js';
 import { html } from '../../http/html.js';
@@ -67,6 +68,7 @@ export function createConsoleRouter(deps: ConsoleRouterDeps): Router {
   function noSessionMessage(s: NoSession): SignInMessage | null {
     switch (s.reason) {
       case 'expired': return { kind: 'error', text: 'Your console session has expired. Sign in again.' };
+      case 'ended': return { kind: 'error', text: 'Your console session has ended (you signed out). Sign in again.' };
       case 'revoked': return { kind: 'error', text: 'Your console session has ended: its admin key is no longer valid (it was revoked). Sign in with a valid key.' };
       case 'unreadable': return { kind: 'error', text: 'Your console session could not be read (the service key may have changed). Sign in again.' };
       case 'none': return null;
@@ -138,7 +140,27 @@ export function createConsoleRouter(deps: ConsoleRouterDeps): Router {
     return signIn(req, res, message ? 401 : 200, message);
   });
 
-  r.post('/sign-in', form, async (req, res) => {
+  /**
+   * Failed sign-ins per client address (issue 12 §4). Checked before anything else, so an address
+   * that used up its attempts learns nothing more about any key until the bucket refills; only
+   * failures spend, so admins signing in again and again are never throttled.
+   */
+  const signInFailures = createRateLimiter({
+    perSecond: config.sso.consoleSignInFailuresPerMinute / 60, burst: config.sso.consoleSignInFailuresBurst, per: 'this address',
+  });
+
+  r.post('/sign-in', async (req, res, next) => {
+    try {
+      signInFailures.check(req.socket.remoteAddress ?? 'unknown');
+      return next();
+    } catch (err) {
+      if (!(err instanceof TooManyRequests)) throw err;
+      res.setHeader('Retry-After', String(err.retryAfterSeconds));
+      return signIn(req, res, 429, {
+        kind: 'error', text: `Too many failed sign-ins from your address. Wait ${err.retryAfterSeconds} second${err.retryAfterSeconds === 1 ? '' : 's'} and try again.`,
+      });
+    }
+  }, form, async (req, res) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
     if (!sessions.loginCsrfOk(req, body.csrf)) {
       return signIn(req, res, 403, { kind: 'error', text: 'The sign-in form expired or did not come from this console. Try again.' });
@@ -146,17 +168,22 @@ export function createConsoleRouter(deps: ConsoleRouterDeps): Router {
     const key = str(body.adminKey).trim();
     if (!key) return signIn(req, res, 400, { kind: 'error', text: 'Enter an admin key.' });
     const ok = key.length <= 512 ? await sessions.open(res, key, new Date()) : null;
-    if (!ok) return signIn(req, res, 401, { kind: 'error', text: 'That admin key is not valid: it is wrong, or it was revoked. Check it and try again.' });
+    if (!ok) {
+      signInFailures.spend(req.socket.remoteAddress ?? 'unknown');
+      return signIn(req, res, 401, { kind: 'error', text: 'That admin key is not valid: it is wrong, or it was revoked. Check it and try again.' });
+    }
     req.log?.info({ orgId: ok.orgId, keyId: ok.keyId }, 'console sign-in');
     return res.redirect(303, '/console/sso');
   });
 
   r.post('/sign-out', form, async (req, res) => {
-    const s = await sessions.current(req, res, new Date());
+    const now = new Date();
+    const s = await sessions.current(req, res, now);
     if (isSession(s) && !sessions.csrfOk(s, (req.body as Record<string, unknown> | undefined)?.csrf)) {
       return send(res, 403, consolePage('Form refused', html`<div class="notice bad" role="alert"><p>The sign-out form did not come from your console session; you are still signed in.</p></div>`, nav(s, null)));
     }
-    sessions.close(res);
+    // The session ends in the database: the cookie, if kept or copied, opens nothing any more.
+    await sessions.close(res, isSession(s) ? s : null, now);
     return res.redirect(303, '/console');
   });
 
