@@ -53,6 +53,9 @@ export function createSsoRouter(deps: SsoRouterDeps): Router {
     return sha256Hex(v);
   }
 
+  /** The hash of this browser's flow cookie, as `browserBinding` stored it in the request row. */
+  const browserHashOf = (req: Request) => sha256Hex(cookies(req)[FLOW_COOKIE] ?? '');
+
   const samlConn = (c: BrowserConnection): SamlConnection => ({ id: c.id, entityId: c.entityId!, ssoUrl: c.ssoUrl!, certificates: c.certificates, allowIdpInitiated: c.allowIdpInitiated });
   const oidcConn = (c: BrowserConnection): OidcConnection => ({ id: c.id, issuer: c.issuer!, clientId: c.clientId!, clientSecret: c.clientSecret! });
   const redirectUri = (c: { id: string }) => `${publicUrl}/sso/${c.id}/oidc/callback`;
@@ -190,6 +193,14 @@ export function createSsoRouter(deps: SsoRouterDeps): Router {
           throw new SsoRefused('unknown-request', `InResponseTo ${answer.inResponseTo} is not a sign-in we started (unknown, already answered, or older than ${config.sso.requestTtlSeconds} s)`,
             [...answer.checks, { name: 'request', passed: false, detail: `InResponseTo ${answer.inResponseTo} does not match an open request` }], 403);
         }
+        // Login CSRF (issue 12 §4): an answer to an SP-initiated sign-in must come back to the browser
+        // that started it — the flow cookie whose hash the request row keeps, as on the OIDC callback.
+        // Else an answer obtained by an attacker, posted from the victim's browser, would sign the
+        // victim in as the attacker.
+        if (request.browserHash !== browserHashOf(req)) {
+          throw new SsoRefused('browser-mismatch', 'this sign-in was started in another browser (or its cookie was lost); start again here',
+            [...answer.checks, { name: 'request', passed: false, detail: 'the answer belongs to a sign-in started in another browser session' }], 403);
+        }
       }
       return { answer, request };
     }, async () => {
@@ -213,7 +224,7 @@ export function createSsoRouter(deps: SsoRouterDeps): Router {
       ? new URLSearchParams(Object.entries((req.body ?? {}) as Record<string, unknown>).filter(([, v]) => typeof v === 'string') as [string, string][])
       : new URLSearchParams(req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?') + 1) : '');
     const state = params.get('state');
-    const browserHash = sha256Hex(cookies(req)[FLOW_COOKIE] ?? '');
+    const browserHash = browserHashOf(req);
     await finish(req, res, c, async () => {
       if (!state) throw new SsoRefused('missing-state', 'the answer carries no state: it does not belong to a sign-in we started', [{ name: 'state', passed: false, detail: 'no state parameter' }], 400);
       const request = await signIn.consumeRequest(c, state, new Date());

@@ -22,15 +22,26 @@ function authnRequestOf(location: URL) {
   return { xml, requestId: /ID="([^"]+)"/.exec(xml)![1]! };
 }
 
+/** The flow cookie of the last SP-initiated login: this file plays one browser, which sends it back with the answer. */
+let flowCookie = '';
+
 /** SP-initiated: our 302 to the IdP, and the AuthnRequest ID in it. */
 async function startLogin(connId: string, email?: string) {
-  const res = await app.http.get(`/sso/${connId}/saml/login${email ? `?email=${encodeURIComponent(email)}` : ''}`).expect(302);
+  const res = await app.http.get(`/sso/${connId}/saml/login${email ? `?email=${encodeURIComponent(email)}` : ''}`).set(flowCookie ? { Cookie: flowCookie } : {}).expect(302);
+  flowCookie = [res.headers['set-cookie'] ?? []].flat().map((c: string) => c.split(';')[0] ?? '').filter((c) => c.startsWith('orgsync_flow=')).join('; ') || flowCookie;
   const location = new URL(res.headers.location!);
   return { location, ...authnRequestOf(location), relayState: location.searchParams.get('RelayState') };
 }
 
+/** A GET as this file's browser: sends the flow cookie, keeps a new one. */
+async function visit(path: string, status: number) {
+  const res = await app.http.get(path).set(flowCookie ? { Cookie: flowCookie } : {}).expect(status);
+  flowCookie = [res.headers['set-cookie'] ?? []].flat().map((c: string) => c.split(';')[0] ?? '').filter((c) => c.startsWith('orgsync_flow=')).join('; ') || flowCookie;
+  return res;
+}
+
 function post(connId: string, base64: string, relayState?: string | null) {
-  return app.http.post(`/sso/${connId}/saml/acs`).type('form').send({ SAMLResponse: base64, ...(relayState ? { RelayState: relayState } : {}) });
+  return app.http.post(`/sso/${connId}/saml/acs`).type('form').set(flowCookie ? { Cookie: flowCookie } : {}).send({ SAMLResponse: base64, ...(relayState ? { RelayState: relayState } : {}) });
 }
 
 async function answer(connId: string, nameId: string, opts: IdpResponseOptions = {}, over: { allowIdpInitiated?: boolean } = {}) {
@@ -252,7 +263,7 @@ describe('the rollout test', () => {
     const start = await app.http.post(api(`sso-connections/${conn}/test`)).set(bearer(org.key)).send({}).expect(201);
     expect(start.body.url).toMatch(new RegExp(`^${PUBLIC_URL}/sso/test/`));
     const sessionsBefore = await app.svc.db.prisma.userSession.count();
-    const go = await app.http.get(new URL(start.body.url).pathname).expect(302);
+    const go = await visit(new URL(start.body.url).pathname, 302);
     const location = new URL(go.headers.location!);
     const { requestId } = authnRequestOf(location);
     const r = await answer(conn, 'ann@acme.test', { inResponseTo: requestId, attributes: { department: 'R&D' } });
@@ -273,7 +284,7 @@ describe('the rollout test', () => {
 
   it('a failing test (response signed with the wrong key) reports the failed check instead of a bare refusal', async () => {
     const start = await app.http.post(api(`sso-connections/${conn}/test`)).set(bearer(org.key)).send({}).expect(201);
-    const go = await app.http.get(new URL(start.body.url).pathname).expect(302);
+    const go = await visit(new URL(start.body.url).pathname, 302);
     const location = new URL(go.headers.location!);
     const { requestId } = authnRequestOf(location);
     const r = await answer(conn, 'ann@acme.test', { inResponseTo: requestId, key: 'attacker' });
@@ -394,5 +405,37 @@ describe('POST /login rate limit', () => {
     } finally {
       await limited.close();
     }
+  });
+});
+
+describe('regression: SAML login CSRF (issue 12 §4) — an answer signs in only the browser that started the sign-in', () => {
+  it('an SP-initiated answer posted from a browser without the flow cookie is refused (403 browser-mismatch), no session, audited', async () => {
+    const { requestId } = await startLogin(conn, 'ann@acme.test');
+    const r = await answer(conn, 'ann@acme.test', { inResponseTo: requestId });
+    const sessions = await app.svc.db.prisma.userSession.count();
+    const res = await app.http.post(`/sso/${conn}/saml/acs`).type('form').set('Accept', 'application/json').send({ SAMLResponse: r.base64 });
+    expect(res.status, res.text).toBe(403);
+    expect(res.body.reason).toBe('browser-mismatch');
+    expect(sessionCookie(res)).toBeUndefined();
+    expect(await app.svc.db.prisma.userSession.count()).toBe(sessions);
+    expect((await lastAudit('sso.login.refused'))?.after).toMatchObject({ reason: 'browser-mismatch' });
+  });
+
+  it("the attacker's own answer, posted with the victim's flow cookie, is refused too", async () => {
+    const victim = flowCookie;
+    flowCookie = ''; // the attacker's browser starts its own sign-in
+    const { requestId } = await startLogin(conn, 'eve@acme.test');
+    const attackers = await answer(conn, 'eve@acme.test', { inResponseTo: requestId });
+    const res = await app.http.post(`/sso/${conn}/saml/acs`).type('form').set('Accept', 'application/json').set('Cookie', victim).send({ SAMLResponse: attackers.base64 });
+    expect(res.status, res.text).toBe(403);
+    expect(res.body.reason).toBe('browser-mismatch');
+    expect(sessionCookie(res)).toBeUndefined();
+  });
+
+  it('the same answer from the browser that started it signs in', async () => {
+    const { requestId } = await startLogin(conn, 'ann@acme.test');
+    const r = await answer(conn, 'ann@acme.test', { inResponseTo: requestId });
+    const res = await post(conn, r.base64).expect(303);
+    expect(sessionCookie(res)).toBeDefined();
   });
 });

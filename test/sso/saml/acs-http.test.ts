@@ -38,8 +38,8 @@ async function refusedReasons(): Promise<string[]> {
   return items.filter((e) => e.action === 'sso.login.refused' && e.targetId === conn.id).map((e) => e.after?.reason ?? '');
 }
 
-async function postAcs(samlResponse: string) {
-  return app.http.post(`/sso/${conn.id}/saml/acs`).type('form').set('Accept', 'application/json').send({ SAMLResponse: samlResponse, RelayState: '' });
+async function postAcs(samlResponse: string, cookie?: string) {
+  return app.http.post(`/sso/${conn.id}/saml/acs`).type('form').set('Accept', 'application/json').set(cookie ? { Cookie: cookie } : {}).send({ SAMLResponse: samlResponse, RelayState: '' });
 }
 
 describe('SAML ACS over HTTP refuses bad answers', () => {
@@ -98,7 +98,8 @@ describe('SAML ACS over HTTP refuses bad answers', () => {
     const samlRequest = new URL(login.headers.location!).searchParams.get('SAMLRequest')!;
     const requestId = /ID="([^"]+)"/.exec(inflateRawSync(Buffer.from(samlRequest, 'base64')).toString('utf8'))![1]!;
     const r = await idpResponse(conn, { nameId: 'admin@victim.example.attacker.com', inResponseTo: requestId }, PUBLIC_URL);
-    const res = await postAcs(b64(injectCommentInNameId(r.xml, 'admin@victim.example.attacker.com')));
+    const flow = [login.headers['set-cookie'] ?? []].flat().map((c: string) => c.split(';')[0]).join('; ');
+    const res = await postAcs(b64(injectCommentInNameId(r.xml, 'admin@victim.example.attacker.com')), flow);
     expect(res.status).toBe(403);
     expect(res.headers['set-cookie']).toBeUndefined();
     // Every protocol check passes; the account check sees the whole address, not "admin@victim.example".
