@@ -21,6 +21,8 @@ const FLOW_COOKIE = 'orgsync_flow';
 /** saml-bindings §3.5: our cap on a POSTed SAMLResponse (the issue's 256 KB), before any parsing. */
 const ACS_BODY_LIMIT = 256 * 1024;
 
+type SsoRequestConnection = Parameters<Services['signIn']['refuse']>[0];
+
 export type SsoRouterDeps = { services: Services; config: Pick<Config, 'http' | 'sso'>; logger: Logger };
 
 /**
@@ -93,6 +95,24 @@ export function createSsoRouter(deps: SsoRouterDeps): Router {
     return e;
   };
 
+  /**
+   * Refusals are audited although nobody authenticated (issue 12 §4): per connection and client
+   * address a burst of 20 rows, then one per 10 s; beyond that the refusal page is still shown and
+   * the skip is logged. Answers to a rollout test are always recorded (the admin is waiting for them).
+   */
+  const refusalAudits = createRateLimiter({ perSecond: 0.1, burst: 20, per: 'this address' });
+  async function auditRefusal(req: Request, c: BrowserConnection | SsoRequestConnection, err: SsoRefused, request: SsoRequestRow | null) {
+    if (request?.purpose !== 'test') {
+      try {
+        refusalAudits.take(`${c.id}|${req.socket.remoteAddress ?? ''}`);
+      } catch {
+        req.log?.warn({ connectionId: c.id, reason: err.reason }, 'SSO refusal not audited: too many refusals from this address');
+        return null;
+      }
+    }
+    return signIn.refuse(c, err, request, { now: new Date(), requestId: requestId(req) });
+  }
+
   /** Ends an answer from the IdP: a session and /me, a test result page, or a refusal page (4xx, no cookie, audited). */
   async function finish(req: Response['req'], res: Response, c: BrowserConnection, run: () => Promise<{ answer: Awaited<ReturnType<typeof verifySamlResponse>>; request: SsoRequestRow | null }>, locate: () => Promise<SsoRequestRow | null>) {
     const now = new Date();
@@ -111,7 +131,7 @@ export function createSsoRouter(deps: SsoRouterDeps): Router {
     } catch (err) {
       if (!(err instanceof SsoRefused)) throw err;
       const request = await locate().catch(() => null);
-      const run = await signIn.refuse(c, err, request, { now, requestId: requestId(req) });
+      const run = await auditRefusal(req, c, err, request);
       if (run) return res.status(err.status).type('html').send(testResultPage(run, { connectionName: c.name }));
       return sendRefusal(req, res, err);
     }
@@ -248,7 +268,7 @@ export function createSsoRouter(deps: SsoRouterDeps): Router {
     await start(res, req, conn, 'test', run.id, null);
   });
 
-  r.use(errorHandler(deps, sendRefusal));
+  r.use(errorHandler(deps, sendRefusal, auditRefusal));
   return r;
 }
 
@@ -259,7 +279,10 @@ type BodyParserError = Error & { type?: string; status?: number };
  * for API clients) with a 4xx; a refused ACS body (too large, malformed) is audited as a
  * refusal of its connection too.
  */
-function errorHandler(deps: SsoRouterDeps, sendRefusal: (req: Request, res: Response, err: SsoRefused) => unknown): ErrorRequestHandler {
+function errorHandler(
+  deps: SsoRouterDeps, sendRefusal: (req: Request, res: Response, err: SsoRefused) => unknown,
+  auditRefusal: (req: Request, c: SsoRequestConnection, err: SsoRefused, request: null) => Promise<unknown>,
+): ErrorRequestHandler {
   return async (err: unknown, req, res, next) => {
     if (!req.path.startsWith('/sso/') && !['/login', '/me', '/logout'].includes(req.path)) return next(err);
     const bp = err as BodyParserError;
@@ -275,7 +298,7 @@ function errorHandler(deps: SsoRouterDeps, sendRefusal: (req: Request, res: Resp
       const m = /^\/sso\/([0-9a-f-]{36})\/(saml\/acs|oidc\/callback)$/.exec(req.path);
       if (m && !(err instanceof SsoRefused)) {
         const conn = await deps.services.signIn.connection(m[1]!).catch(() => null);
-        if (conn) await deps.services.signIn.refuse(conn, refused, null, { now: new Date(), requestId: String(req.id ?? '') }).catch((e) => req.log?.error({ err: e }, 'could not audit a refused SSO answer'));
+        if (conn) await auditRefusal(req, conn, refused, null).catch((e) => req.log?.error({ err: e }, 'could not audit a refused SSO answer'));
       }
       return sendRefusal(req, res, refused);
     }

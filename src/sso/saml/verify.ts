@@ -587,6 +587,17 @@ export function referenceOctets(
   }, { discardComments: true });
 }
 
+const STANDARD_STATUS = /^urn:oasis:names:tc:SAML:2\.0:status:[A-Za-z]{1,40}$/;
+
+/** The Response as its verified signature covers it, or null when it is unsigned or not signed by the connection's certificate. */
+function signedErrorResponse(run: Run, el: Element, root: Element, certs: TrustedCert[], allowSha1: boolean): Element | null {
+  if (!certs.length) return null;
+  const result = verifySignature({ el, parent: root, what: 'Response' }, certs, allowSha1);
+  if (!result) return null;
+  const signedRoot = parseSigned(run, result.signed, 'Response');
+  return signedRoot.localName === 'Response' && attr(signedRoot, 'ID') === attr(root, 'ID') ? signedRoot : null;
+}
+
 function parseSigned(run: Run, signed: string, what: string): Element {
   try {
     const root = parseXml(signed).documentElement;
@@ -637,10 +648,20 @@ export async function verifySamlResponse(
   const statusCode = firstChild(firstChild(root, NS.samlp, 'Status') ?? root, NS.samlp, 'StatusCode');
   const topCode = attr(statusCode, 'Value') ?? '';
   if (topCode !== STATUS_SUCCESS) {
-    const second = attr(statusCode ? firstChild(statusCode, NS.samlp, 'StatusCode') : null, 'Value');
-    const message = textOf(firstChild(firstChild(root, NS.samlp, 'Status') ?? root, NS.samlp, 'StatusMessage'));
+    // Issue 12 §4: an error answer is read before any signature check, so an unsigned one is
+    // anybody's words. Its status message is shown (on our page, in the audit row) only when the
+    // connection's certificate signed the Response; otherwise a fixed text, naming the status only
+    // when it is one of saml-core §3.2.2.2's own codes.
+    const signedRoot = shape.responseSignature ? signedErrorResponse(run, shape.responseSignature, root, trustedCertificates(conn), opts.allowSha1) : null;
+    if (!signedRoot) {
+      const code = STANDARD_STATUS.test(topCode) ? ` (${topCode.slice(topCode.lastIndexOf(':') + 1)})` : '';
+      run.refuse('idp-status', 'status', `the IdP answered with an error status${code}; the answer is not signed, so its message is not shown`);
+    }
+    const signedCode = firstChild(firstChild(signedRoot!, NS.samlp, 'Status') ?? signedRoot!, NS.samlp, 'StatusCode');
+    const second = attr(signedCode ? firstChild(signedCode, NS.samlp, 'StatusCode') : null, 'Value');
+    const message = textOf(firstChild(firstChild(signedRoot!, NS.samlp, 'Status') ?? signedRoot!, NS.samlp, 'StatusMessage'));
     run.refuse('idp-status', 'status',
-      `the IdP answered ${clip(topCode || '(no status)', 120)}${second ? ` / ${clip(second, 120)}` : ''}${message ? `: ${clip(message, 300)}` : ''}`);
+      `the IdP answered ${clip(attr(signedCode, 'Value') || '(no status)', 120)}${second ? ` / ${clip(second, 120)}` : ''}${message ? `: ${clip(message, 300)}` : ''}`);
   }
   run.pass('status', 'Success');
   if (!shape.assertion) run.refuse('no-assertion', 'assertion', 'the Response carries no Assertion', 400);

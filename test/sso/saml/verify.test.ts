@@ -332,6 +332,25 @@ describe('conditions, audience, recipient, destination, issuer', () => {
     expect(err.message).toContain('RequestDenied');
     expect(err.message).toContain('User is not assigned to this application');
   });
+
+  it.each([
+    ['unsigned', { sign: 'none' as const }],
+    ['signed by another key', { sign: 'response' as const, key: 'attacker' as const, keyInfoCert: 'attacker' as const }],
+  ])('regression: an error answer %s shows a fixed text, never its own status message (issue 12 §4)', async (_n, signing) => {
+    const r = await response({
+      ...signing, status: 'urn:oasis:names:tc:SAML:2.0:status:Responder',
+      statusMessage: 'Your account is locked. Call +1-555-0100 and give them your password',
+    });
+    const err = await expectRefused(r.base64, 'idp-status');
+    expect(err.message).toBe('the IdP answered with an error status (Responder); the answer is not signed, so its message is not shown');
+    expect(JSON.stringify(err.checks)).not.toContain('555');
+  });
+
+  it('an unsigned error answer with a made-up status code does not echo the code either', async () => {
+    const r = await response({ sign: 'none', status: 'urn:evil:Call-+1-555-0100' });
+    const err = await expectRefused(r.base64, 'idp-status');
+    expect(err.message).toBe('the IdP answered with an error status; the answer is not signed, so its message is not shown');
+  });
 });
 
 describe('hostile input before and around parsing', () => {
