@@ -60,6 +60,8 @@ const envSchema = z.object({
   // POST /login answers per client address (a token bucket): slows down guessing who is in a rollout.
   LOGIN_RATE_LIMIT_PER_SECOND: z.coerce.number().int().min(1).max(100_000).default(5),
   LOGIN_RATE_LIMIT_BURST: z.coerce.number().int().min(1).max(1_000_000).default(30),
+  SSO_REFUSAL_AUDITS_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(6),
+  SSO_REFUSAL_AUDIT_BURST: z.coerce.number().int().min(1).max(1_000_000).default(20),
   CONSOLE_SESSION_MINUTES: z.coerce.number().int().min(1).max(7 * 1440).default(480),
   // Failed console sign-ins per client address (a token bucket): beyond it 429 with Retry-After.
   CONSOLE_SIGN_IN_FAILURES_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(5),
@@ -130,6 +132,9 @@ export type Config = Readonly<{
     consoleSignInFailuresBurst: number;
     loginRatePerSecond: number;
     loginRateBurst: number;
+    /** Refusal audit rows per connection and client address (token bucket). */
+    refusalAuditsPerMinute: number;
+    refusalAuditBurst: number;
   }>;
 }>;
 
@@ -220,6 +225,8 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       consoleSignInFailuresBurst: e.CONSOLE_SIGN_IN_FAILURES_BURST,
       loginRatePerSecond: e.LOGIN_RATE_LIMIT_PER_SECOND,
       loginRateBurst: e.LOGIN_RATE_LIMIT_BURST,
+      refusalAuditsPerMinute: e.SSO_REFUSAL_AUDITS_PER_MINUTE,
+      refusalAuditBurst: e.SSO_REFUSAL_AUDIT_BURST,
     },
   };
   return deepFreeze(config);

@@ -36,7 +36,7 @@ describe('defaults', () => {
       sso: {
         secretKey: undefined, clockSkewSeconds: 60, allowSha1: false, spSigning: null, verifyTimeoutMs: 2000, verifyThreads: Math.max(1, availableParallelism()),
         requestTtlSeconds: 600, secureCookies: false, consoleSessionMinutes: 480, consoleSignInFailuresPerMinute: 5, consoleSignInFailuresBurst: 10,
-        loginRatePerSecond: 5, loginRateBurst: 30,
+        loginRatePerSecond: 5, loginRateBurst: 30, refusalAuditsPerMinute: 6, refusalAuditBurst: 20,
       },
     } satisfies Config);
   });

@@ -97,10 +97,11 @@ export function createSsoRouter(deps: SsoRouterDeps): Router {
 
   /**
    * Refusals are audited although nobody authenticated (issue 12 §4): per connection and client
-   * address a burst of 20 rows, then one per 10 s; beyond that the refusal page is still shown and
-   * the skip is logged. Answers to a rollout test are always recorded (the admin is waiting for them).
+   * address a burst of SSO_REFUSAL_AUDIT_BURST rows (20), then SSO_REFUSAL_AUDITS_PER_MINUTE (6); beyond
+   * that the refusal page is still shown and the skip is logged. Answers to a rollout test are always
+   * recorded (the admin is waiting for them).
    */
-  const refusalAudits = createRateLimiter({ perSecond: 0.1, burst: 20, per: 'this address' });
+  const refusalAudits = createRateLimiter({ perSecond: config.sso.refusalAuditsPerMinute / 60, burst: config.sso.refusalAuditBurst, per: 'this address' });
   async function auditRefusal(req: Request, c: BrowserConnection | SsoRequestConnection, err: SsoRefused, request: SsoRequestRow | null) {
     if (request?.purpose !== 'test') {
       try {

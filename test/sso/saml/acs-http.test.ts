@@ -18,7 +18,7 @@ let org: { id: string; key: string };
 let conn: SamlConnection;
 
 beforeAll(async () => {
-  app = await startTestApp({ PUBLIC_URL });
+  app = await startTestApp({ PUBLIC_URL, SSO_REFUSAL_AUDIT_BURST: '100000' });
   org = await createOrg(app, 'Saml ACS Co');
   const res = await app.http.post(`/api/v1/orgs/${org.id}/sso-connections`).set(bearer(org.key)).send({
     type: 'saml', name: 'Test IdP', entityId: TEST_IDP_ENTITY_ID, ssoUrl: TEST_IDP_SSO_URL, certificate: SAML_KEYS.idp.certificate, allowIdpInitiated: false,
