@@ -162,6 +162,8 @@ const oidcFields = {
   issuer: z.string().trim().min(1).max(2048),
   clientId: z.string().min(1).max(512),
   clientSecret: z.string().min(1).max(4096),
+  /** Link a first sign-in by its email claim even when the provider does not say email_verified (Entra ID never does). */
+  trustEmailClaim: z.boolean().optional(),
 };
 export const createSsoConnectionBody = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('saml'), ...ssoCommon, ...samlFields }),
@@ -170,6 +172,7 @@ export const createSsoConnectionBody = z.discriminatedUnion('type', [
 export const updateSsoConnectionBody = z.strictObject({
   name: name.optional(), jit: z.boolean().optional(), rolloutPolicyId: uuid.nullable().optional(), ...samlFields,
   issuer: oidcFields.issuer.optional(), clientId: oidcFields.clientId.optional(), clientSecret: oidcFields.clientSecret.optional(),
+  trustEmailClaim: z.boolean().optional(),
 }).openapi('UpdateSsoConnection');
 export const ssoTestParams = z.strictObject({ orgId: z.string(), id: uuid, testId: uuid });
 export const ssoConnectionOut = z.object({
@@ -178,7 +181,7 @@ export const ssoConnectionOut = z.object({
   certificate: z.string().nullable().optional(),
   certificates: z.array(z.object({ subject: z.string(), issuer: z.string(), notBefore: z.string(), notAfter: z.string(), sha256Fingerprint: z.string() })).optional(),
   serviceProvider: z.object({ entityId: z.string(), metadataUrl: z.string(), acsUrl: z.string(), loginUrl: z.string() }).optional(),
-  issuer: z.string().nullable().optional(), clientId: z.string().nullable().optional(), clientSecretSet: z.boolean().optional(),
+  issuer: z.string().nullable().optional(), clientId: z.string().nullable().optional(), clientSecretSet: z.boolean().optional(), trustEmailClaim: z.boolean().optional(),
   relyingParty: z.object({ redirectUri: z.string(), loginUrl: z.string() }).optional(),
   enforcedByPolicies: z.array(z.object({ id: uuid, name: z.string() })),
   createdAt: z.string(), updatedAt: z.string(),

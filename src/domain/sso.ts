@@ -11,6 +11,8 @@ export type SsoProfile = {
   displayName: string | null;
   givenName: string | null;
   familyName: string | null;
+  /** OIDC `email_verified` (true/false; null when the provider sent none). SAML: undefined (the signed assertion is the IdP's word). */
+  emailVerified?: boolean | null;
 };
 
 /**

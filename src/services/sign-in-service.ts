@@ -2,6 +2,7 @@ import type { Database } from '../store/database.js';
 import { inTransaction, isUniqueViolation, type Tx } from '../store/transaction.js';
 import { accountStore, type AccountRow } from '../store/account-store.js';
 import { orgStore } from '../store/org-store.js';
+import { ssoIdentityStore } from '../store/sso-identity-store.js';
 import { policyStore } from '../store/policy-store.js';
 import { subscriptionStore } from '../store/subscription-store.js';
 import {
@@ -41,6 +42,8 @@ type Evaluation = {
   /** A JIT account to create on a real login: its email parts and policy. */
   jit: { email: string; normalized: string; domain: string; policyId: string } | null;
   policy: SignInPolicy | null;
+  /** OIDC: the (issuer, sub) to bind to the account once the sign-in succeeds (first sign-in of that identity). */
+  bind?: { issuer: string; subject: string } | null;
 };
 
 /** How long a connection read by the browser routes is reused (see connection()). */
@@ -77,12 +80,28 @@ export function createSignInService(db: Database, opts: SignInServiceOptions) {
       checks.push({ name, passed: false, detail: message });
       return { checks, refusal: { reason, message }, account: null, jit: null, policy: null, replayed: false };
     };
-    if (!answer.profile.email) return refuse('no-email', 'email', 'the identity provider sent no email (NameID in emailAddress format, an email attribute, or the email claim)');
+    // OIDC (issue 12 §4): the provider's (issuer, sub) is who signed in. Bound at the first sign-in,
+    // it finds the account afterwards whatever the email claim says now; unbound, the email claim
+    // links the account only when the provider says it is verified (or the connection trusts it).
+    const issuer = answer.protocol === 'oidc' ? conn.issuer : null;
+    const bound = issuer ? await ssoIdentityStore.find(tx, conn.orgId, issuer, answer.profile.subject) : null;
+    if (bound) {
+      checks.push({ name: 'identity', passed: true, detail: `sub ${answer.profile.subject} of ${issuer} signed into ${bound.email} before: the same account` });
+    } else if (issuer && answer.profile.email) {
+      if (answer.profile.emailVerified !== true && !conn.trustEmailClaim) {
+        const said = answer.profile.emailVerified === false ? 'says email_verified is false' : 'sends no email_verified claim';
+        return refuse('email-not-verified', 'email-verified',
+          `the provider ${said} for ${answer.profile.email}, so it cannot link this first sign-in to an account by email (for a provider that never sends it, such as Entra ID, set trustEmailClaim on the connection)`);
+      }
+      checks.push({ name: 'identity', passed: true, detail: `first sign-in of sub ${answer.profile.subject}: linked by its ${answer.profile.emailVerified === true ? 'verified email' : 'email (the connection trusts its email claim)'}` });
+    }
+    const claimed = bound ? bound.email : answer.profile.email;
+    if (!claimed) return refuse('no-email', 'email', 'the identity provider sent no email (NameID in emailAddress format, an email attribute, or the email claim)');
     let email;
     try {
-      email = parseEmail(answer.profile.email);
+      email = parseEmail(claimed);
     } catch {
-      return refuse('no-email', 'email', `"${answer.profile.email}" is not an email address`);
+      return refuse('no-email', 'email', `"${claimed}" is not an email address`);
     }
     const facts = await signInFactsStore.load(tx, {
       orgId: conn.orgId, domain: email.domain, emailNormalized: email.normalized, jitPolicyId: conn.rolloutPolicyId,
@@ -107,6 +126,12 @@ export function createSignInService(db: Database, opts: SignInServiceOptions) {
     } else {
       if (account.status !== 'active') return { ...refuse('account-disabled', 'account', `the account ${account.email} is disabled`), account };
       if (!account.managed || !facts.policy) return { ...refuse('not-managed', 'account', `the account ${account.email} is not managed by this org`), account };
+      if (issuer && !bound) {
+        const other = await ssoIdentityStore.subjectOf(tx, account.id, issuer);
+        if (other !== null && other !== answer.profile.subject) {
+          return { ...refuse('identity-mismatch', 'identity', `${account.email} is bound to another identity (sub) of this provider; the email claim alone does not move it`), account };
+        }
+      }
       checks.push({ name: 'account', passed: true, detail: `${account.email} (${account.source}, active)` });
     }
     const policy = facts.policy!;
@@ -120,7 +145,7 @@ export function createSignInService(db: Database, opts: SignInServiceOptions) {
       name: 'policy', passed: true,
       detail: `policy "${policy.name}": ${policy.enforceSso ? 'SSO enforced through this connection' : 'SSO allowed (not enforced)'}; session ${policy.sessionDurationMinutes} min`,
     });
-    return { checks, refusal: null, account, jit, policy, replayed: false };
+    return { checks, refusal: null, account, jit, policy, replayed: false, bind: issuer && !bound ? { issuer, subject: answer.profile.subject } : null };
   }
 
   async function createJitAccount(tx: Tx, ctx: RequestContext, jit: NonNullable<Evaluation['jit']>, answer: VerifiedAnswer): Promise<AccountRow> {
@@ -261,6 +286,7 @@ export function createSignInService(db: Database, opts: SignInServiceOptions) {
             const maxAgeSeconds = policy.sessionDurationMinutes * 60;
             const expiresAt = new Date(meta.now.getTime() + maxAgeSeconds * 1000);
             await sessionStore.create(tx, { tokenHash: sha256Hex(token), orgId: conn.orgId, accountId: account!.id, connectionId: conn.id, method: answer.protocol, expiresAt });
+            if (ev.bind) await ssoIdentityStore.bind(tx, { orgId: conn.orgId, ...ev.bind, accountId: account!.id, connectionId: conn.id });
             await audit(tx, ctx, {
               action: 'sso.login.succeeded', targetType: 'account', targetId: account!.id,
               after: { email: account!.email, connection: conn.name, protocol: answer.protocol, policyId: policy.id, sessionExpiresAt: expiresAt, jit: Boolean(ev.jit), subject: answer.profile.subject },

@@ -16,13 +16,13 @@ export type SamlConnectionInput = {
   jit?: boolean | undefined; rolloutPolicyId?: string | null | undefined;
 };
 export type OidcConnectionInput = {
-  type: 'oidc'; name: string; issuer: string; clientId: string; clientSecret: string;
+  type: 'oidc'; name: string; issuer: string; clientId: string; clientSecret: string; trustEmailClaim?: boolean | undefined;
   jit?: boolean | undefined; rolloutPolicyId?: string | null | undefined;
 };
 export type ConnectionPatch = {
   name?: string | undefined; jit?: boolean | undefined; rolloutPolicyId?: string | null | undefined; allowIdpInitiated?: boolean | undefined;
   metadataXml?: string | undefined; entityId?: string | undefined; ssoUrl?: string | undefined; certificate?: string | undefined; certificates?: string[] | undefined;
-  issuer?: string | undefined; clientId?: string | undefined; clientSecret?: string | undefined;
+  issuer?: string | undefined; clientId?: string | undefined; clientSecret?: string | undefined; trustEmailClaim?: boolean | undefined;
 };
 
 export type SsoConnectionServiceOptions = {
@@ -53,7 +53,7 @@ export function createSsoConnectionService(db: Database, opts: SsoConnectionServ
         },
       }
       : {
-        issuer: c.issuer, clientId: c.clientId, clientSecretSet: Boolean(c.clientSecretEnc),
+        issuer: c.issuer, clientId: c.clientId, clientSecretSet: Boolean(c.clientSecretEnc), trustEmailClaim: c.trustEmailClaim,
         relyingParty: { redirectUri: `${base}/sso/${c.id}/oidc/callback`, loginUrl: `${base}/sso/${c.id}/oidc/login` },
       }),
     enforcedByPolicies: policies,
@@ -111,7 +111,7 @@ export function createSsoConnectionService(db: Database, opts: SsoConnectionServ
   const auditSummary = (c: SsoConnectionRow) => ({
     type: c.type, name: c.name, jit: c.jit, rolloutPolicyId: c.rolloutPolicyId, entityId: c.entityId, ssoUrl: c.ssoUrl,
     certificates: c.certificates.map((p) => certificateInfo(p).sha256Fingerprint), allowIdpInitiated: c.allowIdpInitiated,
-    issuer: c.issuer, clientId: c.clientId,
+    issuer: c.issuer, clientId: c.clientId, trustEmailClaim: c.trustEmailClaim,
   });
 
   const nameTaken = (err: unknown, name: string | undefined) => {
@@ -124,7 +124,7 @@ export function createSsoConnectionService(db: Database, opts: SsoConnectionServ
       const id = randomUUID();
       const data: SsoConnectionData & { id: string; type: 'saml' | 'oidc'; name: string } = input.type === 'saml'
         ? { id, type: 'saml', name: input.name, jit: input.jit ?? false, rolloutPolicyId: input.rolloutPolicyId ?? null, allowIdpInitiated: input.allowIdpInitiated ?? false, ...samlSettings(input) }
-        : { id, type: 'oidc', name: input.name, jit: input.jit ?? false, rolloutPolicyId: input.rolloutPolicyId ?? null, ...(await oidcSettings(input)) };
+        : { id, type: 'oidc', name: input.name, jit: input.jit ?? false, rolloutPolicyId: input.rolloutPolicyId ?? null, trustEmailClaim: input.trustEmailClaim ?? false, ...(await oidcSettings(input)) };
       try {
         return await inTransaction(db, async (tx) => {
           await checkRolloutPolicy(tx, ctx, data.rolloutPolicyId);
@@ -150,7 +150,7 @@ export function createSsoConnectionService(db: Database, opts: SsoConnectionServ
     async update(ctx: RequestContext, id: string, patch: ConnectionPatch) {
       const current = await mustGet(db.prisma, ctx, id);
       const protocolFields = current.type === 'saml'
-        ? (['issuer', 'clientId', 'clientSecret'] as const).filter((k) => patch[k] !== undefined)
+        ? (['issuer', 'clientId', 'clientSecret', 'trustEmailClaim'] as const).filter((k) => patch[k] !== undefined)
         : (['metadataXml', 'entityId', 'ssoUrl', 'certificate', 'certificates', 'allowIdpInitiated'] as const).filter((k) => patch[k] !== undefined);
       if (protocolFields.length) throw new InvalidInput('invalid body', protocolFields.map((k) => ({ path: k, message: `not a field of ${current.type.toUpperCase()} connections` })));
       const data: SsoConnectionData = {
@@ -158,6 +158,7 @@ export function createSsoConnectionService(db: Database, opts: SsoConnectionServ
         ...(patch.jit !== undefined ? { jit: patch.jit } : {}),
         ...(patch.rolloutPolicyId !== undefined ? { rolloutPolicyId: patch.rolloutPolicyId } : {}),
         ...(patch.allowIdpInitiated !== undefined ? { allowIdpInitiated: patch.allowIdpInitiated } : {}),
+        ...(patch.trustEmailClaim !== undefined ? { trustEmailClaim: patch.trustEmailClaim } : {}),
         ...(current.type === 'saml' ? samlSettings(patch, current) : await oidcSettings(patch)),
       };
       try {

@@ -8,7 +8,7 @@ export type SsoProtocol = 'saml' | 'oidc';
 export type SsoConnectionRow = {
   id: string; orgId: string; type: SsoProtocol; name: string; jit: boolean; rolloutPolicyId: string | null;
   entityId: string | null; ssoUrl: string | null; certificates: string[]; allowIdpInitiated: boolean;
-  issuer: string | null; clientId: string | null; clientSecretEnc: string | null; createdAt: Date; updatedAt: Date;
+  issuer: string | null; clientId: string | null; clientSecretEnc: string | null; trustEmailClaim: boolean; createdAt: Date; updatedAt: Date;
 };
 
 export type SsoConnectionData = Partial<Omit<SsoConnectionRow, 'id' | 'orgId' | 'type' | 'createdAt' | 'updatedAt'>>;

@@ -309,6 +309,7 @@ export function createOidcRelyingParty(options: OidcRelyingPartyOptions = {}): O
     const profile: SsoProfile = {
       subject: claims.sub,
       email,
+      emailVerified: email === null ? null : verified === true || verified === 'true' ? true : verified === undefined ? null : false,
       displayName: str(attributes.name) ?? ([givenName, familyName].filter(Boolean).join(' ') || null),
       givenName,
       familyName,

@@ -54,7 +54,7 @@ async function refused(p: Promise<unknown>): Promise<OidcRefused> {
 describe('the crafting provider itself', () => {
   it('gets an honest, well-signed token accepted (so each refusal below is about its one defect)', async () => {
     const a = await answer(honest, 'valid', { extra: { jti: 'jti-123', given_name: 'Mal', family_name: 'Lory' } });
-    expect(a.profile).toEqual({ subject: 'mallory-1', email: 'mallory@acme.test', displayName: 'Mallory', givenName: 'Mal', familyName: 'Lory' });
+    expect(a.profile).toEqual({ subject: 'mallory-1', email: 'mallory@acme.test', displayName: 'Mallory', givenName: 'Mal', familyName: 'Lory', emailVerified: true });
     expect(a.assertionId, 'jti is the replay key when present').toBe('jti-123');
     expect(a.checks.map((c) => c.name), 'email in the ID token: no UserInfo request').not.toContain('userinfo');
     expect(a.checks.find((c) => c.name === 'issuer-parameter')?.detail).toMatch(/does not advertise/);

@@ -97,7 +97,7 @@ describe('happy path', () => {
     expect(l.params.get('iss'), 'oidc-provider sends RFC 9207 iss').toBe(op.issuer);
     const answer = await complete(l);
     expect(answer.protocol).toBe('oidc');
-    expect(answer.profile).toEqual({ subject: 'alice', email: 'alice@acme.test', displayName: 'Alice Liddell', givenName: 'Alice', familyName: 'Liddell' });
+    expect(answer.profile).toEqual({ subject: 'alice', email: 'alice@acme.test', displayName: 'Alice Liddell', givenName: 'Alice', familyName: 'Liddell', emailVerified: true });
     expect(answer.inResponseTo).toBe(l.state);
     expect(answer.attributes).toMatchObject({ sub: 'alice', iss: op.issuer, aud: CLIENT.clientId, nonce: l.nonce, email: 'alice@acme.test', email_verified: true });
     expect(answer.assertionId).toMatch(/^[0-9a-f]{64}$|.+/);
