@@ -4,6 +4,7 @@ import type { ScimGroupRow } from '../store/scim-group-store.js';
 import { scimEmailsOf, type ScimUserInput } from '../services/scim-user-service.js';
 import type { ScimGroupInput } from '../services/scim-group-service.js';
 import { fastRender, recompileSerializers } from './render.js';
+import { identifierKey } from '../domain/identity.js';
 
 export const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 type Obj = Record<string, unknown>;
@@ -37,7 +38,7 @@ export function userInput(body: unknown): ScimUserInput {
   const emails = scimEmailsOf(instance);
   return {
     columns: {
-      userName, userNameNormalized: userName.toLowerCase(), externalId: str(instance.externalId),
+      userName, userNameNormalized: identifierKey(userName), externalId: str(instance.externalId),
       active: instance.active !== false, displayName: str(instance.displayName), givenName: str(name.givenName), familyName: str(name.familyName),
       title: str(instance.title), userType: str(instance.userType), employeeNumber: str(ent.employeeNumber), department: str(ent.department),
     },
