@@ -39,6 +39,11 @@ export class InvalidFilter extends DomainError {
   readonly code = 'ERR_INVALID_FILTER';
 }
 
+/** A SCIM PATCH operation path (RFC 7644 §3.5.2, PATH) that is malformed outside its value filter. */
+export class InvalidPath extends DomainError {
+  readonly code = 'ERR_INVALID_PATH';
+}
+
 /** The client sent more than its share (a SCIM token's rate limit); retry after `retryAfterSeconds`. */
 export class TooManyRequests extends DomainError {
   readonly code = 'ERR_TOO_MANY_REQUESTS';

@@ -15,6 +15,7 @@ import { buildDocument, createRegistry } from './openapi.js';
 import { mountRoutes } from './mount.js';
 import { rejectUnstorableText } from './unstorable-text.js';
 import { PROBLEM_BASE, carriedClientError, internalProblem, problemFor, sendProblem } from './problem.js';
+import { verifyJsonDepth } from './json-depth.js';
 
 export type AppDeps = {
   config: Pick<Config, 'http' | 'scim' | 'sso'>;
@@ -84,7 +85,7 @@ export function createApp(deps: AppDeps): Express {
   const registry = createRegistry();
   const api = express.Router();
   api.use(requireJsonBody);
-  api.use(express.json({ limit: deps.config.http.bodyLimitBytes, type: JSON_TYPES, strict: true }));
+  api.use(express.json({ limit: deps.config.http.bodyLimitBytes, type: JSON_TYPES, strict: true, verify: verifyJsonDepth }));
   api.use(rejectUnstorableText);
   mountRoutes(api, registry, deps.services, adminRoutes(deps.services));
   app.use(api);

@@ -1,5 +1,5 @@
 import type { Response } from 'express';
-import { DomainError, InvalidFilter, TooManyRequests, InvalidInput, NotFound, Conflict, Unauthorized, Forbidden, PreconditionFailed, PolicyViolation, VerificationFailed, DestinationNotAllowed, type FieldProblem } from '../domain/errors.js';
+import { DomainError, InvalidFilter, InvalidPath, TooManyRequests, InvalidInput, NotFound, Conflict, Unauthorized, Forbidden, PreconditionFailed, PolicyViolation, VerificationFailed, DestinationNotAllowed, type FieldProblem } from '../domain/errors.js';
 
 /** RFC 9457 problem details. `type` URIs are stable: clients match on their last segment. */
 export const PROBLEM_BASE = 'https://orgsync.dev/problems';
@@ -19,6 +19,7 @@ export function problemFor(err: DomainError): Problem {
     return { type: `${PROBLEM_BASE}/invalid-input`, title: 'Invalid input', status: 400, detail: err.message, errors: err.problems };
   }
   if (err instanceof InvalidFilter) return { type: `${PROBLEM_BASE}/invalid-filter`, title: 'Invalid filter', status: 400, detail: err.message };
+  if (err instanceof InvalidPath) return { type: `${PROBLEM_BASE}/invalid-filter`, title: 'Invalid path', status: 400, detail: err.message };
   if (err instanceof TooManyRequests) return { type: `${PROBLEM_BASE}/too-many-requests`, title: 'Too many requests', status: 429, detail: err.message };
   if (err instanceof NotFound) return { type: `${PROBLEM_BASE}/not-found`, title: 'Not found', status: 404, detail: err.message };
   if (err instanceof Conflict) {

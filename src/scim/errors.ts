@@ -1,6 +1,6 @@
 import type { Response } from 'express';
 import SCIMMY from 'scimmy';
-import { Conflict, DomainError, Forbidden, InvalidFilter, InvalidInput, NotFound, PolicyViolation, PreconditionFailed, TooManyRequests, Unauthorized } from '../domain/errors.js';
+import { Conflict, DomainError, Forbidden, InvalidFilter, InvalidInput, InvalidPath, NotFound, PolicyViolation, PreconditionFailed, TooManyRequests, Unauthorized } from '../domain/errors.js';
 
 /** RFC 7644 §3.12 error body. We build it ourselves: scimmy's ErrorResponse throws on status/scimType pairs it does not expect. */
 export type ScimError = { status: number; scimType?: string; detail: string };
@@ -14,6 +14,7 @@ export function scimErrorFor(err: unknown): ScimError {
     if (err instanceof Conflict) return err.reason === 'uniqueness' ? { status: 409, scimType: 'uniqueness', detail: err.message } : { status: 409, detail: err.message };
     if (err instanceof PolicyViolation) return { status: 409, detail: `${err.message} (rule ${err.rule})` };
     if (err instanceof InvalidFilter) return { status: 400, scimType: 'invalidFilter', detail: err.message };
+    if (err instanceof InvalidPath) return { status: 400, scimType: 'invalidPath', detail: err.message };
     if (err instanceof InvalidInput) {
       const fields = err.problems.map((p) => `${p.path}: ${p.message}`).join('; ');
       return { status: 400, scimType: 'invalidValue', detail: fields || err.message };

@@ -18,7 +18,7 @@
  * strings in arrays (never as object keys), refuses those segments by name, and reports errors
  * with their position. Its tree maps onto a Prisma where without any expansion (filter.ts).
  */
-import { InvalidFilter } from '../domain/errors.js';
+import { InvalidFilter, InvalidPath } from '../domain/errors.js';
 
 export const FILTER_LIMITS: { readonly maxLength: number; readonly maxOperators: number; readonly maxDepth: number; readonly maxResults: number } =
   Object.freeze({ maxLength: 1000, maxOperators: 50, maxDepth: 8, maxResults: 200 });
@@ -132,6 +132,43 @@ class Parser {
   private operators = 0;
 
   constructor(private readonly tokens: Token[]) {}
+
+  /**
+   * A PATCH operation path (RFC 7644 §3.5.2): `PATH = attrPath / valuePath [subAttr]`, e.g.
+   * `title`, `name.givenName`, `urn:…:enterprise:2.0:User:manager`, `emails[type eq "work"].value`,
+   * `members[value eq "…"]`. The value filter is parsed (and bounded) exactly as a list filter's;
+   * what is wrong outside it is InvalidPath, inside it InvalidFilter.
+   */
+  patchPath(): PatchPath {
+    const nameTok = this.peek();
+    if (nameTok?.t !== 'word') throw new InvalidPath(`expected an attribute path, found ${describe(nameTok)}${nameTok ? ' ' + at(nameTok.pos) : ''}`);
+    this.i++;
+    const open = this.peek();
+    if (!open) return { path: asPath(() => parseAttrPath(nameTok.text, nameTok.pos, { allowSchemaOnly: true })), filter: null, sub: null };
+    if (open.t !== '[' || open.pos !== nameTok.end) {
+      throw new InvalidPath(`unexpected ${describe(open)} ${at(open.pos)}: a path is an attribute name, optionally followed by [filter] and a sub-attribute`);
+    }
+    const path = asPath(() => parseAttrPath(nameTok.text, nameTok.pos));
+    this.i++;
+    const filter = this.or(1, true);
+    const close = this.peek();
+    if (close?.t !== ']') {
+      throw new InvalidFilter(`expected ']' to close the value filter opened ${at(open.pos)}, found ${describe(close)}${close ? ' ' + at(close.pos) : ''}`);
+    }
+    this.i++;
+    let sub: string | null = null;
+    const subTok = this.peek();
+    if (subTok) {
+      if (subTok.t !== 'word' || subTok.pos !== close.end || !subTok.text.startsWith('.') || this.peek(1)) {
+        throw new InvalidPath(`unexpected ${describe(subTok)} ${at(subTok.pos)}: only '.subAttribute' may follow a value filter`);
+      }
+      const subPath = asPath(() => parseAttrPath(subTok.text.slice(1), subTok.pos + 1));
+      if (subPath.schema || subPath.segments.length !== 1) throw new InvalidPath(`expected one sub-attribute name after ']' ${at(subTok.pos)}, found '${subTok.text}'`);
+      sub = subPath.segments[0]!;
+      this.i++;
+    }
+    return { path, filter, sub };
+  }
 
   parse(): FilterNode {
     const node = this.or(0, false);
@@ -279,6 +316,32 @@ class Parser {
     // An unquoted value that is no JSON literal: a string (Microsoft's SCIM validator sends these).
     return { type: 'string', value: tok.text, quoted: false };
   }
+}
+
+/** A PATCH path: the attribute, its value filter (if any) and the sub-attribute after it (if any). */
+export type PatchPath = { path: AttrPath; filter: FilterNode | null; sub: string | null };
+
+/** The path part of a PATCH path is not a filter: its errors are InvalidPath (scimType invalidPath). */
+function asPath(parse: () => AttrPath): AttrPath {
+  try {
+    return parse();
+  } catch (err) {
+    throw err instanceof InvalidFilter ? new InvalidPath(err.message) : err;
+  }
+}
+
+/**
+ * Parses a PATCH operation path (RFC 7644 §3.5.2) with the same tokenizer and limits as filters
+ * (FILTER_LIMITS: length, operators, depth). Throws InvalidPath or InvalidFilter saying what and where.
+ */
+export function parsePatchPath(expr: string): PatchPath {
+  if (expr.length > FILTER_LIMITS.maxLength) {
+    throw new InvalidPath(`the path is ${expr.length} characters long; the limit is ${FILTER_LIMITS.maxLength}`);
+  }
+  if (!expr.trim()) throw new InvalidPath('the path is empty');
+  const nul = expr.indexOf('\u0000');
+  if (nul >= 0) throw new InvalidPath(`the path contains a NUL character ${at(nul)}`);
+  return new Parser(tokenize(expr)).patchPath();
 }
 
 /** Parses a filter into a tree, enforcing FILTER_LIMITS. Throws InvalidFilter saying what is wrong and where. */

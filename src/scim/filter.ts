@@ -32,6 +32,7 @@
  */
 import type { Prisma } from '../generated/prisma/client.js';
 import { InvalidFilter } from '../domain/errors.js';
+import { identifierKey } from '../domain/identity.js';
 import { FILTER_LIMITS, parseAttrPath, parseFilter, type AttrExpr, type AttrPath, type CompareOp, type FilterNode, type FilterValue } from './filter-parser.js';
 
 export { FILTER_LIMITS, parseFilter } from './filter-parser.js';
@@ -61,6 +62,8 @@ type ScalarAttr = {
   caseExact: boolean;
   /** The column holds the lower-cased value (userNameNormalized, ...): compare with the lower-cased filter value. */
   lowerCased: boolean;
+  /** How the column's value was keyed from the attribute (and so the filter value is): identifierKey for userName and emails.value. */
+  key: (s: string) => string;
 };
 
 type ComplexAttr = {
@@ -76,8 +79,10 @@ type ComplexAttr = {
 type Attr = ScalarAttr | ComplexAttr;
 type SchemaDef = { urn: string; attrs: Map<string, Attr> };
 
-function scalar(name: string, column: string, type: ScalarAttr['type'], opts: { nullable?: boolean; caseExact?: boolean; lowerCased?: boolean } = {}): ScalarAttr {
-  return { kind: 'scalar', name, column, type, nullable: opts.nullable ?? false, caseExact: opts.caseExact ?? false, lowerCased: opts.lowerCased ?? false };
+const lower = (s: string) => s.toLowerCase();
+
+function scalar(name: string, column: string, type: ScalarAttr['type'], opts: { nullable?: boolean; caseExact?: boolean; lowerCased?: boolean; key?: (s: string) => string } = {}): ScalarAttr {
+  return { kind: 'scalar', name, column, type, nullable: opts.nullable ?? false, caseExact: opts.caseExact ?? false, lowerCased: opts.lowerCased ?? false, key: opts.key ?? lower };
 }
 
 function complex(name: string, relation: string | null, defaultSub: string | null, subs: ScalarAttr[]): ComplexAttr {
@@ -96,7 +101,7 @@ const USER_SCHEMAS: SchemaDef[] = [
   schema(SCHEMAS.user, [
     scalar('id', 'id', 'uuid'),
     scalar('externalId', 'externalId', 'string', { nullable: true, caseExact: true }),
-    scalar('userName', 'userNameNormalized', 'string', { lowerCased: true }),
+    scalar('userName', 'userNameNormalized', 'string', { lowerCased: true, key: identifierKey }),
     scalar('active', 'active', 'boolean'),
     scalar('displayName', 'displayName', 'string', { nullable: true }),
     complex('name', null, null, [
@@ -106,7 +111,7 @@ const USER_SCHEMAS: SchemaDef[] = [
     scalar('title', 'title', 'string', { nullable: true }),
     scalar('userType', 'userType', 'string', { nullable: true }),
     complex('emails', 'emails', 'value', [
-      scalar('value', 'valueNormalized', 'string', { lowerCased: true }),
+      scalar('value', 'valueNormalized', 'string', { lowerCased: true, key: identifierKey }),
       scalar('type', 'type', 'string', { nullable: true }),
       scalar('primary', 'primary', 'boolean'),
     ]),
@@ -313,7 +318,7 @@ function leafPositive(attr: ScalarAttr, label: string, op: Exclude<CompareOp, 'n
   if (attr.type === 'boolean') return { [col]: v };
   if (attr.type === 'dateTime') return { [col]: { [PRISMA_OP[op]]: v } };
   let text = v as string;
-  if (attr.lowerCased) text = text.toLowerCase();
+  if (attr.lowerCased) text = attr.key(text);
   const insensitive = !attr.caseExact && !attr.lowerCased;
   if (op === 'eq' && !insensitive) return { [col]: text };
   // Prisma renders contains/startsWith/endsWith as LIKE, and insensitive equals as ILIKE, with the

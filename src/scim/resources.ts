@@ -4,6 +4,7 @@ import type { ScimGroupRow } from '../store/scim-group-store.js';
 import { scimEmailsOf, type ScimUserInput } from '../services/scim-user-service.js';
 import type { ScimGroupInput } from '../services/scim-group-service.js';
 import { fastRender, recompileSerializers } from './render.js';
+import { identifierKey } from '../domain/identity.js';
 
 export const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 type Obj = Record<string, unknown>;
@@ -37,7 +38,7 @@ export function userInput(body: unknown): ScimUserInput {
   const emails = scimEmailsOf(instance);
   return {
     columns: {
-      userName, userNameNormalized: userName.toLowerCase(), externalId: str(instance.externalId),
+      userName, userNameNormalized: identifierKey(userName), externalId: str(instance.externalId),
       active: instance.active !== false, displayName: str(instance.displayName), givenName: str(name.givenName), familyName: str(name.familyName),
       title: str(instance.title), userType: str(instance.userType), employeeNumber: str(ent.employeeNumber), department: str(ent.department),
     },
@@ -46,11 +47,24 @@ export function userInput(body: unknown): ScimUserInput {
   };
 }
 
+const MEMBER_KEYS = new Set(['value', 'display', 'type', '$ref']);
+/** A member entry scimmy would accept unchanged: RFC 7643 §4.2 sub-attributes, strings, type User or Group. */
+const plainMember = (m: unknown): m is Obj =>
+  typeof m === 'object' && m !== null && !Array.isArray(m) && Object.getPrototypeOf(m) === Object.prototype &&
+  typeof (m as Obj).value === 'string' &&
+  Object.entries(m as Obj).every(([k, v]) => MEMBER_KEYS.has(k) && (typeof v === 'string' || (k === 'display' && v === null)) && (k !== 'type' || v === 'User' || v === 'Group'));
+
 export function groupInput(body: unknown): ScimGroupInput {
-  const instance = JSON.parse(JSON.stringify(new SCIMMY.Schemas.Group(body as Obj, 'in'))) as Obj;
+  // scimmy coerces each member entry at ~50 µs: 1000 members kept the event loop 50–70 ms (issue 12 §2).
+  // Entries of the plain shape are taken as they are (they only become ScimGroupMember rows);
+  // anything else goes through scimmy, which refuses it with its own message.
+  const raw = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Obj) : null;
+  const plain = raw && Array.isArray(raw.members) && (raw.members as unknown[]).every(plainMember) ? (raw.members as Obj[]) : null;
+  const coerced = plain ? { ...raw, members: undefined } : body;
+  const instance = JSON.parse(JSON.stringify(new SCIMMY.Schemas.Group(coerced as Obj, 'in'))) as Obj;
   delete instance.meta;
   delete instance.id;
-  const members = Array.isArray(instance.members) ? (instance.members as Obj[]) : [];
+  const members = plain ?? (Array.isArray(instance.members) ? (instance.members as Obj[]) : []);
   delete instance.members; // kept in ScimGroupMember rows, the source of truth
   const displayName = String(instance.displayName ?? '').trim();
   if (!displayName) throw new TypeError("Required attribute 'displayName' is missing or empty");

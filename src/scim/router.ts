@@ -14,6 +14,7 @@ import { createDiscovery } from './discovery.js';
 import { scimErrorFor, sendScimError, type ScimError } from './errors.js';
 import { groupHandlers, userHandlers, type ScimRequest, type ScimResult } from './handlers.js';
 import { createRateLimiter } from '../http/rate-limit.js';
+import { verifyJsonDepth } from '../http/json-depth.js';
 
 const SCIM_JSON = ['application/scim+json', 'application/json'];
 
@@ -71,7 +72,7 @@ export function createScimRouter(deps: { db: Database; services: Services; confi
     if (hasBody && !req.is(SCIM_JSON)) return next(Object.assign(new Error('unsupported media type'), { type: 'scim.media', contentType: req.headers['content-type'] }));
     next();
   });
-  router.use(express.json({ limit: config.scim.bodyLimitBytes, type: SCIM_JSON, strict: true }));
+  router.use(express.json({ limit: config.scim.bodyLimitBytes, type: SCIM_JSON, strict: true, verify: verifyJsonDepth }));
   router.use(rejectUnstorableText);
 
   const run = (fn: (r: ScimRequest) => Promise<ScimResult>, withId = false) => async (req: Request, res: Response) => {
@@ -149,6 +150,7 @@ function bodyError(err: unknown): ScimError | null {
   switch (e?.type) {
     case 'scim.media': return { status: 415, detail: `send application/scim+json or application/json (got ${e.contentType ?? 'no content type'})` };
     case 'entity.parse.failed': return { status: 400, scimType: 'invalidSyntax', detail: `the body is not valid JSON: ${e.message}` };
+    case 'json.too.deep': return { status: 400, scimType: 'invalidSyntax', detail: e.message ?? 'the body nests too deeply' };
     case 'entity.too.large': return { status: 413, detail: `the body is larger than ${e.limit} bytes` };
     case 'encoding.unsupported':
     case 'charset.unsupported': return { status: 415, detail: e.message ?? 'unsupported encoding' };

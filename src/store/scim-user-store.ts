@@ -3,6 +3,7 @@ import type { SqlTx, Tx } from './transaction.js';
 import type { Database } from './database.js';
 import { Prisma } from '../generated/prisma/client.js';
 import { afterCursor, orderBy, toPage, type PageRequest } from './paging.js';
+import { identifierKey } from '../domain/identity.js';
 
 /** The filterable columns of a SCIM user, extracted by the SCIM surface from the resource. */
 export type ScimUserColumns = {
@@ -30,7 +31,7 @@ const userColumnsOf = (t: string) => Prisma.raw(
   `${t}."title", ${t}."userType", ${t}."employeeNumber", ${t}."department", ${t}."resource", ${t}."version", ${t}."deletedAt", ${t}."createdAt", ${t}."updatedAt"`);
 const userColumns = userColumnsOf('u');
 /** A user's ScimUserEmail rows as one JSON parameter. */
-const emailRowsJson = (emails: ScimEmail[]) => JSON.stringify(emails.map((e) => ({ value: e.value, valueNormalized: e.value.toLowerCase(), type: e.type, primary: e.primary })));
+const emailRowsJson = (emails: ScimEmail[]) => JSON.stringify(emails.map((e) => ({ value: e.value, valueNormalized: identifierKey(e.value), type: e.type, primary: e.primary })));
 /** The INSERT of a user's ScimUserEmail rows (the rows travel as one JSON parameter; none: inserts nothing). */
 const emailRowsInsert = (row: Pick<ScimUserRow, 'id' | 'orgId' | 'directoryId'>, emails: ScimEmail[]) => Prisma.sql`
   INSERT INTO "ScimUserEmail" ("id", "orgId", "directoryId", "userId", "value", "valueNormalized", "type", "primary")

@@ -71,11 +71,18 @@ describe('admin API: a NUL or lone surrogate in a body field → 400 invalid-inp
     expect(res.body.errors[0]).toEqual({ path: 'a\u0000b', message: expect.stringMatching(/^the attribute name contains a NUL/) });
   });
 
-  it('deeply nested JSON with a NUL at the bottom: found without overflowing the stack', async () => {
+  it('nested JSON with a NUL at the bottom: found, with its path', async () => {
+    const raw = `{"name":${'['.repeat(30)}"\\u0000"${']'.repeat(30)}}`;
+    const res = await unchanged(org.id, () => app.http.post(u('policies')).set(bearer(org.key)).set('Content-Type', 'application/json').send(raw));
+    expect(res.status).toBe(400);
+    expect(res.body.errors[0].path).toBe(`name${'[0]'.repeat(30)}`);
+  });
+
+  it('JSON nested deeper than 32 levels: 400 naming the depth, before it is parsed (issue 12 §2)', async () => {
     const raw = `{"name":${'['.repeat(5000)}"\\u0000"${']'.repeat(5000)}}`;
     const res = await unchanged(org.id, () => app.http.post(u('policies')).set(bearer(org.key)).set('Content-Type', 'application/json').send(raw));
     expect(res.status).toBe(400);
-    expect(res.body.errors[0].path).toBe(`name${'[0]'.repeat(5000)}`);
+    expect(JSON.stringify(res.body)).toMatch(/nests deeper than 32 levels of arrays and objects/);
   });
 });
 
