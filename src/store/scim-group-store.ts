@@ -44,23 +44,6 @@ export const scimGroupStore = {
   async memberIds(tx: Tx, groupId: string): Promise<string[]> {
     return (await tx.scimGroupMember.findMany({ where: { groupId }, orderBy: { createdAt: 'asc' }, select: { userId: true } })).map((m) => m.userId);
   },
-  /** Replaces the member set (with the display names the IdP sent); returns the users whose membership changed. */
-  async setMembers(tx: Tx, group: Pick<ScimGroupRow, 'id' | 'orgId' | 'directoryId'>, members: { id: string; display: string | null }[]): Promise<string[]> {
-    const current = new Map((await tx.scimGroupMember.findMany({ where: { groupId: group.id }, select: { userId: true, display: true } })).map((m) => [m.userId, m.display]));
-    const wanted = new Map(members.map((m) => [m.id, m.display]));
-    const added = [...wanted.keys()].filter((u) => !current.has(u));
-    const removed = [...current.keys()].filter((u) => !wanted.has(u));
-    const renamed = [...wanted].filter(([u, d]) => current.has(u) && d !== null && current.get(u) !== d);
-    if (removed.length) await tx.scimGroupMember.deleteMany({ where: { groupId: group.id, userId: { in: removed } } });
-    if (added.length) {
-      await tx.scimGroupMember.createMany({
-        data: added.map((userId) => ({ orgId: group.orgId, directoryId: group.directoryId, groupId: group.id, userId, display: wanted.get(userId) ?? null })),
-        skipDuplicates: true,
-      });
-    }
-    for (const [userId, display] of renamed) await tx.scimGroupMember.updateMany({ where: { groupId: group.id, userId }, data: { display } });
-    return [...added, ...removed];
-  },
   /**
    * The group, locked for a write (FOR NO KEY UPDATE: concurrent writers of the group wait, member
    * rows referencing it can still be inserted). Reads the row's latest version after any wait.
