@@ -13,7 +13,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestApp } from '../support/app.js';
 import { orgWithDirectory, PATCH_OP, scim, SCIM_GROUP, startTestApp, user, type Directory } from '../support/scim.js';
 
-const BUDGET_MS = 50;
+/**
+ * 50 ms on PostgreSQL, the production database. PGlite runs every query on this same thread (WASM),
+ * so there the loop is busy for the database's own work as well, and by more when other test files
+ * load the machine: its budget only catches what this test is for — an exponential expansion
+ * (3.8 s before the guard) — not the 50 ms figure.
+ */
+const BUDGET_MS = process.env.DATABASE_URL ? 50 : 500;
 let app: TestApp;
 let dir: Directory;
 let s: ReturnType<typeof scim>;
