@@ -49,7 +49,7 @@ export function createServices(deps: ServiceDeps) {
   const orgs = createOrgService(db, { operatorToken: deps.operatorToken });
   const outbound = deps.outbound ?? createOutbound(DEFAULT_OUTBOUND);
   // One relying party for the process: its discovery cache is shared by sign-ins and saves.
-  const oidc = createOidcRelyingParty({ fetch: outbound.fetch });
+  const oidc = createOidcRelyingParty({ fetch: outbound.fetch, checkUrl: outbound.check });
   return {
     box,
     outbound,

@@ -68,11 +68,16 @@ function allowedByList(allow: Allow, a: ipaddr.IPv4 | ipaddr.IPv6): boolean {
   return allow.ranges.some(([net, bits]) => net.kind() === a.kind() && a.match(net, bits));
 }
 
+/** IPv6 global unicast is 2000::/3 (RFC 4291 §2.4); ipaddr.js also calls e.g. the deprecated IPv4-compatible ::7f00:1 (`[::127.0.0.1]`) unicast. */
+const GLOBAL_UNICAST_V6 = ipaddr.parseCIDR('2000::/3');
+
 /** True when a connection to `address` may be made. */
 export function addressAllowed(address: string, allow: Allow = parseAllow([])): boolean {
   const a = normalise(address);
   if (!a) return false;
-  return a.range() === 'unicast' || allowedByList(allow, a);
+  if (allowedByList(allow, a)) return true;
+  if (a.range() !== 'unicast') return false;
+  return a.kind() === 'ipv4' || a.match(GLOBAL_UNICAST_V6 as [ipaddr.IPv6, number]);
 }
 
 const refusal = (host: string, what = 'resolves to a private address') => new DestinationNotAllowed(`destination not allowed: ${host} ${what}`);

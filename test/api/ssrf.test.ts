@@ -102,6 +102,11 @@ describe('OIDC issuer', () => {
       }).then(() => null, (e: Error) => e);
       expect(err?.message).toMatch(/destination not allowed: 127\.0\.0\.1 is a private address/);
       expect(hits).toEqual([]);
+      // As the service builds it (with the guard's save-time check), the save itself is refused.
+      const guard = createOutbound({ allowHosts: ['localhost'], timeoutMs: 2000, maxResponseBytes: 65536 });
+      const saving = createOidcRelyingParty({ fetch: guard.fetch, checkUrl: guard.check });
+      const atSave = await saving.validateIssuer(conn.issuer).then(() => null, (e: Error) => e);
+      expect(atSave?.message).toMatch(/token_endpoint: destination not allowed: 127\.0\.0\.1 is a private address/);
     } finally {
       op.closeAllConnections();
       await new Promise((r) => op.close(r));

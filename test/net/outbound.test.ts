@@ -58,7 +58,7 @@ describe('with the allow-list empty, every address form of our own network is re
     `http://[::]:${port}/`, `http://localhost:${port}/api/v1/orgs`, 'http://10.0.0.1/', 'http://172.16.5.4/', 'http://192.168.1.1/',
     'http://169.254.169.254/latest/meta-data/', 'http://100.64.0.1/', 'http://[fc00::1]/', 'http://[fd12:3456::1]/', 'http://[fe80::1]/',
     'http://224.0.0.1/', 'http://255.255.255.255/', 'http://[ff02::1]/', 'http://[64:ff9b::7f00:1]/', 'http://[2002:7f00:1::]/',
-    'http://[::ffff:10.0.0.1]/', 'http://192.0.2.1/',
+    'http://[::ffff:10.0.0.1]/', 'http://192.0.2.1/', `http://[::127.0.0.1]:${port}/`, 'http://[::10.0.0.1]/',
   ];
   it('each form: refused with one sentence that names the host, and nothing reached the internal server', async () => {
     const before = hits;

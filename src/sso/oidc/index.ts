@@ -1,7 +1,4 @@
 export {
-  buildOidcLoginUrl,
-  completeOidcCallback,
-  validateOidcIssuer,
   createOidcRelyingParty,
   createOidcLoginSecrets,
   type OidcConnection,

@@ -47,6 +47,8 @@ export type OidcRelyingPartyOptions = {
    * time. Default: the global fetch (unit tests of the protocol against a loopback provider).
    */
   fetch?: (url: string, init?: RequestInit) => Promise<Response>;
+  /** The guard's save-time check of a URL (refusal or null): every endpoint a discovery document names is checked when it is read, so a save is refused at once. */
+  checkUrl?: (url: string) => Promise<Error | null>;
 };
 
 export type OidcRelyingParty = Readonly<{
@@ -103,6 +105,9 @@ export function createOidcRelyingParty(options: OidcRelyingPartyOptions = {}): O
     }
     for (const name of ['authorization_endpoint', 'token_endpoint', 'jwks_uri', 'userinfo_endpoint'] as const) {
       checkEndpointTransport(name, metadata[name], insecure);
+      // A document may name endpoints elsewhere than the issuer: each must pass the outbound guard too.
+      const refused = typeof metadata[name] === 'string' ? await options.checkUrl?.(metadata[name]) : null;
+      if (refused) throw new IssuerUrlError(`the discovery document's ${name}: ${refused.message}`, 'insecure-endpoint');
     }
     return { metadata: Object.freeze(metadata), insecure, jwks: undefined };
   }
@@ -361,21 +366,4 @@ function decodeHeader(jwt: string): Record<string, unknown> {
   } catch {
     return {};
   }
-}
-
-const defaultRelyingParty = createOidcRelyingParty();
-
-/** Authorization URL for an SP-initiated login (code + PKCE S256, scope `openid email profile`). */
-export function buildOidcLoginUrl(conn: OidcConnection, opts: OidcLoginOptions): Promise<string> {
-  return defaultRelyingParty.buildLoginUrl(conn, opts);
-}
-
-/** Validates a callback and redeems its code; refuses with `OidcRefused` (an `SsoRefused`). */
-export function completeOidcCallback(conn: OidcConnection, opts: OidcCallbackOptions): Promise<VerifiedAnswer> {
-  return defaultRelyingParty.completeCallback(conn, opts);
-}
-
-/** When an admin saves a connection: discovery must work and name the same issuer, else `InvalidInput`. */
-export function validateOidcIssuer(issuer: string): Promise<void> {
-  return defaultRelyingParty.validateIssuer(issuer);
 }
