@@ -112,7 +112,10 @@ describe('the migration and its repair step', () => {
     expect(await stored(org.id), 'still the plaintext, in the renamed column').toBe(legacy);
     // Reads tolerate the transition: deliveries are signed with the legacy secret.
     let out = await deliverAll(org.id, 1);
-    expect(out.sent).toEqual({ sent: 1, failed: 0, dead: 0 });
+    // sendDueWebhooks counts every org's due deliveries (an earlier test's failed one may come due
+    // again, its retry delay is jittered): this org's own delivery is what must have been sent.
+    expect(out.sent.sent).toBeGreaterThanOrEqual(1);
+    expect((await db().prisma.webhookDelivery.findMany({ where: { orgId: org.id } })).map((d) => d.status)).toEqual(['sent']);
     expect(verifies(legacy, out.requests[0]!, out.clock.now())).toBe(true);
     receiver.requests.length = 0;
 
