@@ -4,10 +4,14 @@ import type { DirectoryContext, ScimUserService } from '../services/scim-user-se
 import type { ScimGroupService } from '../services/scim-group-service.js';
 import { compileFilter, compileSort, type ScimKind, type ScimWhere } from './filter.js';
 import { normalisePatch, normaliseResource } from './dialect.js';
-import { etag, groupInput, parseIfMatch, renderGroup, renderUser, userInput } from './resources.js';
+import { coercedUserInput, etag, groupInput, parseIfMatch, renderGroup, renderUser, userInput } from './resources.js';
+import { applyPatchOperations, withoutUnknownOperations } from './patch-engine.js';
+import { unknownAttributes } from './unknown-attributes.js';
+import type { IgnoredAttributes } from '../services/scim-ignored-attributes.js';
 import { planGroupPatch } from './group-patch.js';
 import { PATCH_OP } from './dialect-schema.js';
 import { boundPatchPaths } from './patch-path.js';
+import { applyPatch } from './scimmy-patch.js';
 import { attributesOf, listQuery, listResponse, type AttributeSpec } from './query.js';
 
 /** The outcome of a SCIM call, independent of express (an HTTP-free request object, like polis). */
@@ -34,23 +38,7 @@ function expectedVersion(ifMatch: string | undefined, current?: number): number 
   return v;
 }
 
-/**
- * Applies a PatchOp (RFC 7644 §3.5.2) to the full current resource with scimmy. Returns the
- * patched resource, or undefined when the operations changed nothing (scimmy's apply() says so
- * by returning undefined) — then nothing is written and the version stays, so IdP retries and
- * Okta's password-only PATCH are no-ops.
- */
-const applyPatch = async (current: Record<string, unknown>, body: unknown, schema: typeof SCIMMY.Schemas.User | typeof SCIMMY.Schemas.Group) => {
-  const instance = new schema(current, 'out');
-  // Every path scimmy applies went through our bounded parser and is re-written from its tree
-  // (patch-path.ts): scimmy's own filter rewrite is exponential (issue 12 §2).
-  const bounded = boundPatchPaths(body, { forScimmy: true });
-  // No `finalise` callback: scimmy would build the resource once more from what it returns.
-  const result: unknown = await new SCIMMY.Messages.PatchOp(bounded as never).apply(instance as never);
-  return result === undefined ? undefined : (JSON.parse(JSON.stringify(result)) as Record<string, unknown>);
-};
-
-export function userHandlers(users: ScimUserService) {
+export function userHandlers(users: ScimUserService, ignoredAttributes: IgnoredAttributes) {
   return {
     async list(r: ScimRequest): Promise<ScimResult> {
       const q = listQuery(r.query);
@@ -63,26 +51,42 @@ export function userHandlers(users: ScimUserService) {
       return { status: 200, body: renderUser(u, r.base, attributesOf(r.query).filter), headers: { ETag: etag(u.version) }, resourceId: u.id };
     },
     async create(r: ScimRequest): Promise<ScimResult> {
-      const { user } = await users.create(r.ctx, userInput(normaliseResource('User', r.body)));
+      const body = normaliseResource('User', r.body);
+      const { user } = await users.create(r.ctx, userInput(body));
+      await ignoredAttributes.note(r.ctx, 'User', unknownAttributes('User', body));
       return { status: 201, body: renderUser(user, r.base, attributesOf(r.query).filter), headers: { ETag: etag(user.version), Location: `${r.base}/Users/${user.id}` }, resourceId: user.id };
     },
     async replace(r: ScimRequest): Promise<ScimResult> {
-      const input = userInput(normaliseResource('User', r.body));
+      const body = normaliseResource('User', r.body);
+      const input = userInput(body);
       // If-Match is compared with the version the write reads (one statement less than reading first).
       const u = await users.replace(r.ctx, r.id!, input, expectedVersion(r.ifMatch));
+      await ignoredAttributes.note(r.ctx, 'User', unknownAttributes('User', body));
       return { status: 200, body: renderUser(u, r.base, attributesOf(r.query).filter), headers: { ETag: etag(u.version) }, resourceId: u.id };
     },
     async patch(r: ScimRequest): Promise<ScimResult> {
       // 400 invalidPath / invalidFilter / invalidValue before any database work: every user operation goes to scimmy.
       boundPatchPaths(r.body, { forScimmy: true });
+      let ignored: string[] = [];
       // Applied to the user as the write's transaction reads it; a concurrent write between that
       // read and the UPDATE makes the transaction run again on the new state (never a 412 without If-Match).
       const u = await users.patch(r.ctx, r.id!, async (current) => {
         expectedVersion(r.ifMatch, current.version);
+        // Our own applier on the stored resource (patch-engine.ts); scimmy for the shapes it leaves.
+        const stored = current.resource as Record<string, unknown>;
+        const normalised = normalisePatch('User', r.body, stored) as { Operations?: unknown };
+        const outcome = applyPatchOperations('User', stored, normalised.Operations);
+        if (outcome.kind !== 'bail') {
+          if (outcome.ignored.length) ignored = outcome.ignored;
+          if (outcome.kind === 'unchanged') return null;
+          const input = coercedUserInput(outcome.resource);
+          if (input) return input;
+        }
         const full = renderUser(current, r.base);
         const result = await applyPatch(full, normalisePatch('User', r.body, full), SCIMMY.Schemas.User);
         return result ? userInput(result) : null;
       });
+      await ignoredAttributes.note(r.ctx, 'User', ignored);
       return patched(r, { status: 200, body: renderUser(u, r.base, attributesOf(r.query).filter), headers: { ETag: etag(u.version) }, resourceId: u.id });
     },
     async delete(r: ScimRequest): Promise<ScimResult> {
@@ -98,7 +102,7 @@ export function userHandlers(users: ScimUserService) {
  */
 export const WHOLE_GROUP_PATCH_MAX_MEMBERS = 100;
 
-export function groupHandlers(groups: ScimGroupService) {
+export function groupHandlers(groups: ScimGroupService, ignoredAttributes: IgnoredAttributes) {
   async function render(r: ScimRequest, rows: Awaited<ReturnType<ScimGroupService['get']>>[], attributes: AttributeSpec | undefined) {
     // Members are loaded only when they will be shown (Entra reads groups with excludedAttributes=members).
     const wantMembers = !attributes || attributes.wants('members');
@@ -120,15 +124,19 @@ export function groupHandlers(groups: ScimGroupService) {
       return { status: 200, body, headers: { ETag: etag(g.version) }, resourceId: g.id };
     },
     async create(r: ScimRequest): Promise<ScimResult> {
-      const { group: g, skipped } = await groups.create(r.ctx, groupInput(normaliseResource('Group', r.body)));
+      const sent = normaliseResource('Group', r.body);
+      const { group: g, skipped } = await groups.create(r.ctx, groupInput(sent));
+      await ignoredAttributes.note(r.ctx, 'Group', unknownAttributes('Group', sent));
       const [body] = await render(r, [g], attributesOf(r.query));
       return { status: 201, body, headers: { ETag: etag(g.version), Location: `${r.base}/Groups/${g.id}` }, resourceId: g.id, ...skippedNote(skipped) };
     },
     async replace(r: ScimRequest): Promise<ScimResult> {
-      const input = groupInput(normaliseResource('Group', r.body));
+      const sent = normaliseResource('Group', r.body);
+      const input = groupInput(sent);
       const { members, ...attributes } = input;
       // If-Match is compared with the version the write locks; without one, concurrent PUTs queue.
       const { group: g, skipped } = await groups.write(r.ctx, r.id!, expectedVersion(r.ifMatch), async () => ({ attributes, members: [{ op: 'replace', members }] }));
+      await ignoredAttributes.note(r.ctx, 'Group', unknownAttributes('Group', sent));
       const [body] = await render(r, [g], attributesOf(r.query));
       return { status: 200, body, headers: { ETag: etag(g.version) }, resourceId: g.id, ...skippedNote(skipped) };
     },
@@ -139,7 +147,8 @@ export function groupHandlers(groups: ScimGroupService) {
       // Membership changes are row operations (Entra and Okta send them without If-Match, several at
       // once: they all apply); the other attributes are patched by scimmy on the locked group.
       const version = expectedVersion(r.ifMatch);
-      const plan = planGroupPatch(normalisePatch('Group', r.body));
+      const known = withoutUnknownOperations('Group', normalisePatch('Group', r.body));
+      const plan = planGroupPatch(known.body);
       const out = await groups.write(r.ctx, r.id!, version, async (current, members) => {
         if (plan) {
           if (!plan.attributes.length) return plan.members.length ? { attributes: null, members: plan.members } : null;
@@ -154,11 +163,12 @@ export function groupHandlers(groups: ScimGroupService) {
           throw new InvalidInput(message, [{ path: 'Operations', message }]);
         }
         const full = renderGroup(current, currentMembers.map((m) => ({ value: m.userId, display: m.display })), r.base);
-        const result = await applyPatch(full, normalisePatch('Group', r.body, full), SCIMMY.Schemas.Group);
+        const result = await applyPatch(full, withoutUnknownOperations('Group', normalisePatch('Group', r.body, full)).body, SCIMMY.Schemas.Group);
         if (!result) return null;
         const { members: list, ...attributes } = groupInput(result);
         return { attributes, members: [{ op: 'replace', members: list }] };
       });
+      await ignoredAttributes.note(r.ctx, 'Group', known.ignored);
       const g = out.group;
       // Entra PATCHes large groups: don't render the member list nobody will read.
       const [body] = r.patchNoContent ? [undefined] : await render(r, [g], attributesOf(r.query));

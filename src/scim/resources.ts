@@ -26,7 +26,25 @@ const str = (v: unknown): string | null => (typeof v === 'string' && v.trim() !=
 
 /** Coerces a (dialect-normalised) body with scimmy's User schema: types checked, readOnly attributes dropped (RFC 7643 §2.2). */
 export function userInput(body: unknown): ScimUserInput {
-  const instance = JSON.parse(JSON.stringify(new SCIMMY.Schemas.User(body as Obj, 'in'))) as Obj;
+  return userInputOf(JSON.parse(JSON.stringify(new SCIMMY.Schemas.User(body as Obj, 'in'))) as Obj);
+}
+
+/**
+ * The input of a resource the PATCH engine produced (patch-engine.ts), without a scimmy instance:
+ * the compiled serializer (render.ts) checks every value's type and shape against the schema and
+ * gives what scimmy's coercion gives for such a resource; undefined when it cannot be sure (then
+ * the caller applies the PatchOp with scimmy, which coerces or refuses).
+ */
+export function coercedUserInput(resource: Obj): ScimUserInput | undefined {
+  const { id: _id, meta: _meta, ...rest } = resource;
+  const out = fastRender('User', { ...rest, id: '-' }, '');
+  if (!out) return undefined;
+  delete out.id;
+  delete out.meta;
+  return userInputOf(out);
+}
+
+function userInputOf(instance: Obj): ScimUserInput {
   delete instance.meta;
   delete instance.id;
   // Okta sends the password on create; we never keep it (RFC 7643 §4.1.1: writeOnly, never returned).

@@ -12,6 +12,7 @@ import { createScimGroupService } from '../services/scim-group-service.js';
 import type { Services } from '../composition.js';
 import { createDiscovery } from './discovery.js';
 import { scimErrorFor, sendScimError, type ScimError } from './errors.js';
+import { createIgnoredAttributes } from '../services/scim-ignored-attributes.js';
 import { groupHandlers, userHandlers, type ScimRequest, type ScimResult } from './handlers.js';
 import { createRateLimiter } from '../http/rate-limit.js';
 import { verifyJsonDepth } from '../http/json-depth.js';
@@ -38,8 +39,9 @@ export function patchNoContent(prefer: string | undefined, idp: string | undefin
  */
 export function createScimRouter(deps: { db: Database; services: Services; config: Pick<Config, 'scim' | 'http'>; logger: Logger }): Router {
   const { db, services, config, logger } = deps;
-  const users = userHandlers(createScimUserService(db));
-  const groups = groupHandlers(createScimGroupService(db));
+  const ignoredAttributes = createIgnoredAttributes(db);
+  const users = userHandlers(createScimUserService(db), ignoredAttributes);
+  const groups = groupHandlers(createScimGroupService(db), ignoredAttributes);
   const discovery = createDiscovery({ bodyLimitBytes: config.scim.bodyLimitBytes, documentationUri: `${config.http.publicUrl}/docs/scim` });
   const limiter = createRateLimiter({ perSecond: config.scim.ratePerSecond, burst: config.scim.rateBurst });
   const router = express.Router({ mergeParams: true });

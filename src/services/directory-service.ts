@@ -1,4 +1,5 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { scimIgnoredAttributeStore } from '../store/scim-ignored-attribute-store.js';
 import { scimUserStore } from '../store/scim-user-store.js';
 import { accountStore } from '../store/account-store.js';
 import { parseEmail } from '../domain/identity.js';
@@ -288,8 +289,14 @@ export function createDirectoryService(db: Database, opts: DirectoryServiceOptio
       const pending = new Map(res.items.flatMap((i) => i.issue === 'email-conflict' && i.pendingEmail ? [[i.scimUserId, normalizedOrNull(i.pendingEmail)] as const] : []));
       const holders = new Map((await accountStore.byEmails(db.prisma, ctx.orgId, [...pending.values()].filter((e): e is string => e !== null)))
         .map((a) => [a.emailNormalized, a] as const));
+      // Attributes the IdP sends that the schema does not know: ignored, named once each (issue 13).
+      const ignored = await scimIgnoredAttributeStore.list(db.prisma, ctx.orgId, id);
       return {
         ...res,
+        ignoredAttributes: ignored.map((a) => ({
+          ...a, issue: 'ignored-attribute' as const,
+          detail: `the identity provider sends ${a.resourceType === 'Group' ? 'groups' : 'users'} with the attribute ${a.attribute}, which the SCIM schema does not define: it is ignored (remove the mapping in the IdP, or leave it: nothing fails)`,
+        })),
         items: res.items.map((i) => {
           if (i.issue !== 'email-conflict') return i;
           const holder = holders.get(pending.get(i.scimUserId) ?? '');
