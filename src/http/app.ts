@@ -8,6 +8,7 @@ import type { Database } from '../store/database.js';
 import type { Services } from '../composition.js';
 import { DomainError } from '../domain/errors.js';
 import { adminRoutes } from '../admin/index.js';
+import { scimDocumentationPage } from '../scim/documentation-page.js';
 import { createScimRouter } from '../scim/router.js';
 import { createSsoRouter } from '../sso/router.js';
 import { createConsoleRouter } from '../admin/console/router.js';
@@ -74,6 +75,10 @@ export function createApp(deps: AppDeps): Express {
       res.status(503).json({ status: 'database unavailable' });
     }
   });
+
+  // What ServiceProviderConfig's documentationUri names (RFC 7643 §5).
+  const scimDocs = scimDocumentationPage(deps.config.http.publicUrl, deps.config.scim.bodyLimitBytes);
+  app.get('/docs/scim', (_req, res) => void res.type('html').send(scimDocs));
 
   // SCIM has its own auth, media types, body cap and error format (RFC 7644 §3.12).
   app.use('/scim/v2/:directoryId', createScimRouter({ db: deps.db, services: deps.services, config: deps.config, logger: deps.logger }));

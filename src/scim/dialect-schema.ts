@@ -9,6 +9,7 @@
  * that parser walks `__proto__` path segments into Object.prototype (see `hasForbiddenSegment`).
  */
 import SCIMMY from 'scimmy';
+import { suggestedValues } from './canonical-values.js';
 
 export type ScimKind = 'User' | 'Group';
 export type Obj = Record<string, unknown>;
@@ -89,7 +90,8 @@ function attrInfo(a: SCIMMY.Types.Attribute): AttrInfo {
     type: String(a.type),
     multiValued: config.multiValued === true,
     readOnly: config.mutable === false,
-    canonicalValues: Array.isArray(config.canonicalValues) && config.canonicalValues.length ? config.canonicalValues : undefined,
+    // Suggestions only (canonical-values.ts), still used to fold their case.
+    canonicalValues: suggestedValues(a),
     sub,
   };
 }

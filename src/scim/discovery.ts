@@ -1,6 +1,7 @@
 import SCIMMY from 'scimmy';
 import { FILTER_LIMITS } from './filter.js';
 import { declareResources } from './resources.js';
+import { withSuggestedValues } from './canonical-values.js';
 
 const PLACEHOLDER = 'https://scim.invalid/__base__';
 
@@ -34,6 +35,12 @@ export function createDiscovery(opts: { bodyLimitBytes: number; documentationUri
     return text;
   }
   const withBase = (text: string, base: string) => JSON.parse(text.replaceAll(PLACEHOLDER, base)) as unknown;
+  // scimmy's ListResponse says itemsPerPage 20 whatever it holds; RFC 7644 §3.4.2: the number returned (defect 7).
+  const counted = (doc: unknown) => {
+    const list = doc as { Resources?: unknown[]; itemsPerPage?: number };
+    if (Array.isArray(list?.Resources)) list.itemsPerPage = list.Resources.length;
+    return doc;
+  };
 
   const limitsNote = `Filters: at most ${FILTER_LIMITS.maxLength} characters and ${FILTER_LIMITS.maxOperators} operators; count is capped at ${FILTER_LIMITS.maxResults}.`;
   return {
@@ -43,10 +50,10 @@ export function createDiscovery(opts: { bodyLimitBytes: number; documentationUri
       return spc;
     },
     async resourceTypes(base: string, name?: string) {
-      return withBase(await doc(`rt:${name ?? ''}`, () => new SCIMMY.Resources.ResourceType(name).read()), base);
+      return withBase(await doc(`rt:${name ?? ''}`, async () => counted(JSON.parse(JSON.stringify(await new SCIMMY.Resources.ResourceType(name).read())))), base);
     },
     async schemas(base: string, id?: string) {
-      return withBase(await doc(`sc:${id ?? ''}`, () => new SCIMMY.Resources.Schema(id).read()), base);
+      return withBase(await doc(`sc:${id ?? ''}`, async () => counted(withSuggestedValues(JSON.parse(JSON.stringify(await new SCIMMY.Resources.Schema(id).read()))))), base);
     },
   };
 }

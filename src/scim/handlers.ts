@@ -41,20 +41,20 @@ function expectedVersion(ifMatch: string | undefined, current?: number): number 
 export function userHandlers(users: ScimUserService, ignoredAttributes: IgnoredAttributes) {
   return {
     async list(r: ScimRequest): Promise<ScimResult> {
-      const q = listQuery(r.query);
+      const q = listQuery(r.query, 'User');
       const where = q.filter !== undefined ? compileFilterOrEmpty('User', q.filter) : {};
       const { total, rows } = await users.list(r.ctx, where, compileSort('User', q.sortBy, q.sortOrder), q.startIndex - 1, q.count);
-      return { status: 200, body: listResponse(total, q.startIndex, rows.map((u) => renderUser(u, r.base, q.attributes.filter))) };
+      return { status: 200, body: listResponse(total, q.startIndex, rows.map((u) => renderUser(u, r.base, q.attributes.projection))) };
     },
     async get(r: ScimRequest): Promise<ScimResult> {
       const u = await users.get(r.ctx, r.id!);
-      return { status: 200, body: renderUser(u, r.base, attributesOf(r.query).filter), headers: { ETag: etag(u.version) }, resourceId: u.id };
+      return { status: 200, body: renderUser(u, r.base, attributesOf(r.query, 'User').projection), headers: { ETag: etag(u.version) }, resourceId: u.id };
     },
     async create(r: ScimRequest): Promise<ScimResult> {
       const body = normaliseResource('User', r.body);
       const { user } = await users.create(r.ctx, userInput(body));
       await ignoredAttributes.note(r.ctx, 'User', unknownAttributes('User', body));
-      return { status: 201, body: renderUser(user, r.base, attributesOf(r.query).filter), headers: { ETag: etag(user.version), Location: `${r.base}/Users/${user.id}` }, resourceId: user.id };
+      return { status: 201, body: renderUser(user, r.base, attributesOf(r.query, 'User').projection), headers: { ETag: etag(user.version), Location: `${r.base}/Users/${user.id}` }, resourceId: user.id };
     },
     async replace(r: ScimRequest): Promise<ScimResult> {
       const body = normaliseResource('User', r.body);
@@ -62,7 +62,7 @@ export function userHandlers(users: ScimUserService, ignoredAttributes: IgnoredA
       // If-Match is compared with the version the write reads (one statement less than reading first).
       const u = await users.replace(r.ctx, r.id!, input, expectedVersion(r.ifMatch));
       await ignoredAttributes.note(r.ctx, 'User', unknownAttributes('User', body));
-      return { status: 200, body: renderUser(u, r.base, attributesOf(r.query).filter), headers: { ETag: etag(u.version) }, resourceId: u.id };
+      return { status: 200, body: renderUser(u, r.base, attributesOf(r.query, 'User').projection), headers: { ETag: etag(u.version) }, resourceId: u.id };
     },
     async patch(r: ScimRequest): Promise<ScimResult> {
       // 400 invalidPath / invalidFilter / invalidValue before any database work: every user operation goes to scimmy.
@@ -87,7 +87,7 @@ export function userHandlers(users: ScimUserService, ignoredAttributes: IgnoredA
         return result ? userInput(result) : null;
       });
       await ignoredAttributes.note(r.ctx, 'User', ignored);
-      return patched(r, { status: 200, body: renderUser(u, r.base, attributesOf(r.query).filter), headers: { ETag: etag(u.version) }, resourceId: u.id });
+      return patched(r, { status: 200, body: renderUser(u, r.base, attributesOf(r.query, 'User').projection), headers: { ETag: etag(u.version) }, resourceId: u.id });
     },
     async delete(r: ScimRequest): Promise<ScimResult> {
       await users.delete(r.ctx, r.id!);
@@ -109,25 +109,25 @@ export function groupHandlers(groups: ScimGroupService, ignoredAttributes: Ignor
     const members = wantMembers ? await groups.membersOf(rows.map((g) => g.id)) : new Map<string, { userId: string; display: string | null }[]>();
     const names = wantMembers ? await groups.memberNames([...new Set([...members.values()].flat().map((m) => m.userId))]) : new Map<string, string | null>();
     // display: what the IdP called the member, else the user's own displayName.
-    return rows.map((g) => renderGroup(g, wantMembers ? (members.get(g.id) ?? []).map((m) => ({ value: m.userId, display: m.display ?? names.get(m.userId) ?? null })) : null, r.base, attributes?.filter));
+    return rows.map((g) => renderGroup(g, wantMembers ? (members.get(g.id) ?? []).map((m) => ({ value: m.userId, display: m.display ?? names.get(m.userId) ?? null })) : null, r.base, attributes?.projection));
   }
   return {
     async list(r: ScimRequest): Promise<ScimResult> {
-      const q = listQuery(r.query);
+      const q = listQuery(r.query, 'Group');
       const where = q.filter !== undefined ? compileFilterOrEmpty('Group', q.filter) : {};
       const { total, rows } = await groups.list(r.ctx, where, compileSort('Group', q.sortBy, q.sortOrder), q.startIndex - 1, q.count);
       return { status: 200, body: listResponse(total, q.startIndex, await render(r, rows, q.attributes)) };
     },
     async get(r: ScimRequest): Promise<ScimResult> {
       const g = await groups.get(r.ctx, r.id!);
-      const [body] = await render(r, [g], attributesOf(r.query));
+      const [body] = await render(r, [g], attributesOf(r.query, 'Group'));
       return { status: 200, body, headers: { ETag: etag(g.version) }, resourceId: g.id };
     },
     async create(r: ScimRequest): Promise<ScimResult> {
       const sent = normaliseResource('Group', r.body);
       const { group: g, skipped } = await groups.create(r.ctx, groupInput(sent));
       await ignoredAttributes.note(r.ctx, 'Group', unknownAttributes('Group', sent));
-      const [body] = await render(r, [g], attributesOf(r.query));
+      const [body] = await render(r, [g], attributesOf(r.query, 'Group'));
       return { status: 201, body, headers: { ETag: etag(g.version), Location: `${r.base}/Groups/${g.id}` }, resourceId: g.id, ...skippedNote(skipped) };
     },
     async replace(r: ScimRequest): Promise<ScimResult> {
@@ -137,7 +137,7 @@ export function groupHandlers(groups: ScimGroupService, ignoredAttributes: Ignor
       // If-Match is compared with the version the write locks; without one, concurrent PUTs queue.
       const { group: g, skipped } = await groups.write(r.ctx, r.id!, expectedVersion(r.ifMatch), async () => ({ attributes, members: [{ op: 'replace', members }] }));
       await ignoredAttributes.note(r.ctx, 'Group', unknownAttributes('Group', sent));
-      const [body] = await render(r, [g], attributesOf(r.query));
+      const [body] = await render(r, [g], attributesOf(r.query, 'Group'));
       return { status: 200, body, headers: { ETag: etag(g.version) }, resourceId: g.id, ...skippedNote(skipped) };
     },
     async patch(r: ScimRequest): Promise<ScimResult> {
@@ -171,7 +171,7 @@ export function groupHandlers(groups: ScimGroupService, ignoredAttributes: Ignor
       await ignoredAttributes.note(r.ctx, 'Group', known.ignored);
       const g = out.group;
       // Entra PATCHes large groups: don't render the member list nobody will read.
-      const [body] = r.patchNoContent ? [undefined] : await render(r, [g], attributesOf(r.query));
+      const [body] = r.patchNoContent ? [undefined] : await render(r, [g], attributesOf(r.query, 'Group'));
       return patched(r, { status: 200, body, headers: { ETag: etag(g.version) }, resourceId: g.id, ...skippedNote(out.skipped) });
     },
     async delete(r: ScimRequest): Promise<ScimResult> {

@@ -21,6 +21,8 @@
  * mappings), and reported in `ignored` so the directory can list them (issue 13 defect 6).
  */
 import { FORBIDDEN_PATH } from './dialect.js';
+import { InvalidInput } from '../domain/errors.js';
+import { wrongShape } from './value-shapes.js';
 import { catalog, getCI, isPlainObject, matchesEq, parseEqFilter, parsePath, renderPath, type AttrInfo, type Obj, type ParsedPath, type ScimKind } from './dialect-schema.js';
 import { attributeNameOf, isKnownAttribute } from './unknown-attributes.js';
 import { parsePatchPath, type FilterNode } from './filter-parser.js';
@@ -172,9 +174,13 @@ function applyOne(resource: Obj, op: string, p: ParsedPath, value: unknown, hasV
   }
 
   if (attr.multiValued) {
+    if (value === null) bail('null for a multi-valued attribute');
     const added = Array.isArray(value) ? value : [value];
-    if (attr.type === 'complex' && !added.every(isPlainObject)) bail('non-object entry for a multi-valued complex attribute');
-    if (attr.type !== 'complex' && added.some((x) => isPlainObject(x) || Array.isArray(x) || x === null)) bail('complex entry for a multi-valued simple attribute');
+    // scimmy would store `[[…]]` or `[null]` as `{}` / null: a 400 naming the entry (issue 13, defect 5).
+    added.forEach((entry, i) => {
+      const wrong = wrongShape(attr, entry);
+      if (wrong) throw new InvalidInput(`${attr.name}[${i}]: ${wrong}`, [{ path: `${attr.name}[${i}]`, message: wrong }]);
+    });
     const target = h.ensure();
     if (op === 'replace') {
       // RFC 7644 §3.5.2.3: without a filter, the attribute and all its values are replaced.

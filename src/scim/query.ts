@@ -1,5 +1,6 @@
 import { FILTER_LIMITS, parseAttributeList } from './filter.js';
-import { attributeFilter } from './resources.js';
+import { projectionOf, type Projection } from './attribute-projection.js';
+import type { ScimKind } from './dialect-schema.js';
 
 /**
  * startIndex/count parsed by us (RFC 7644 §3.4.2.4): scimmy-routers' cast is lost under
@@ -16,17 +17,27 @@ export function paging(q: Record<string, unknown>): { startIndex: number; count:
 }
 export const DEFAULT_COUNT = 100;
 
-/** Query parameter names are case-insensitive in practice (Entra sends `excludedattributes`). */
+const LISTS = new Set(['attributes', 'excludedattributes']);
+
+/**
+ * Query parameter names are case-insensitive in practice (Entra sends `excludedattributes`).
+ * A repeated parameter counts once, except attributes / excludedAttributes: a POST /.search body
+ * gives them as JSON arrays (RFC 7644 §3.4.3), a query string may repeat them; both are joined.
+ */
 export function lowerKeys(q: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(q)) if (k !== '__proto__') out[k.toLowerCase()] = Array.isArray(v) ? v[0] : v;
+  for (const [k, v] of Object.entries(q)) {
+    if (k === '__proto__') continue;
+    const key = k.toLowerCase();
+    out[key] = !Array.isArray(v) ? v : LISTS.has(key) && v.every((x) => typeof x === 'string') ? v.join(',') : v[0];
+  }
   return out;
 }
 
-export type AttributeSpec = { filter: ReturnType<typeof attributeFilter>; wants(attribute: string): boolean };
+export type AttributeSpec = { projection: Projection | undefined; wants(attribute: string): boolean };
 export type ListQuery = { filter?: string; sortBy?: string; sortOrder?: string; startIndex: number; count: number; attributes: AttributeSpec };
 
-export function listQuery(raw: Record<string, unknown>): ListQuery {
+export function listQuery(raw: Record<string, unknown>, kind: ScimKind): ListQuery {
   const q = lowerKeys(raw);
   const { startIndex, count } = paging({ startIndex: q.startindex, count: q.count });
   const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
@@ -35,12 +46,12 @@ export function listQuery(raw: Record<string, unknown>): ListQuery {
     ...(str(q.sortby) ? { sortBy: str(q.sortby)! } : {}),
     ...(str(q.sortorder) ? { sortOrder: str(q.sortorder)! } : {}),
     startIndex, count,
-    attributes: attributesOf(q),
+    attributes: attributesOf(q, kind),
   };
 }
 
 /** attributes / excludedAttributes (RFC 7644 §3.4.2.5), and whether a top-level attribute will be shown. */
-export function attributesOf(raw: Record<string, unknown>): AttributeSpec {
+export function attributesOf(raw: Record<string, unknown>, kind: ScimKind): AttributeSpec {
   const q = lowerKeys(raw);
   const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
   // Microsoft's collection sends value filters in attributes (`emails[type eq "work"]`); RFC 7644
@@ -50,7 +61,7 @@ export function attributesOf(raw: Record<string, unknown>): AttributeSpec {
   const exclude = parseAttributeList(bare(str(q.excludedattributes)));
   const top = (a: string) => a.replace(/^urn:ietf:params:scim:schemas:core:2\.0:(User|Group):/i, '').split(/[.[]/)[0]!.toLowerCase();
   return {
-    filter: attributeFilter(include, exclude),
+    projection: projectionOf(kind, include, exclude),
     wants: (attribute) => {
       const a = attribute.toLowerCase();
       if (include.length) return include.some((x) => top(x) === a);

@@ -5,6 +5,9 @@ import { scimEmailsOf, type ScimUserInput } from '../services/scim-user-service.
 import type { ScimGroupInput } from '../services/scim-group-service.js';
 import { fastRender, recompileSerializers } from './render.js';
 import { identifierKey } from '../domain/identity.js';
+import { releaseCanonicalValues } from './canonical-values.js';
+import { assertValueShapes } from './value-shapes.js';
+import { project, type Projection } from './attribute-projection.js';
 
 export const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 type Obj = Record<string, unknown>;
@@ -16,9 +19,9 @@ export function declareResources(): void {
   declared = true;
   SCIMMY.Resources.declare(SCIMMY.Resources.User.extend(SCIMMY.Schemas.EnterpriseUser, false));
   SCIMMY.Resources.declare(SCIMMY.Resources.Group);
-  // scimmy gives roles.type an empty list of allowed values, refusing any value: Entra's app-role
-  // mapping would fail every create. RFC 7643 §4.1.2 sets no canonical values for it.
-  SCIMMY.Schemas.User.definition.attribute('roles.type').config.canonicalValues = false;
+  // Canonical values are suggestions (RFC 7643 §7; issue 13 defect 2): scimmy refused `emails[].type
+  // "internal"`, and any roles.type or x509Certificates.type (its lists there are empty).
+  releaseCanonicalValues([SCIMMY.Schemas.User.definition, SCIMMY.Schemas.EnterpriseUser.definition, SCIMMY.Schemas.Group.definition] as never);
   recompileSerializers();
 }
 
@@ -26,6 +29,7 @@ const str = (v: unknown): string | null => (typeof v === 'string' && v.trim() !=
 
 /** Coerces a (dialect-normalised) body with scimmy's User schema: types checked, readOnly attributes dropped (RFC 7643 §2.2). */
 export function userInput(body: unknown): ScimUserInput {
+  assertValueShapes('User', body);
   return userInputOf(JSON.parse(JSON.stringify(new SCIMMY.Schemas.User(body as Obj, 'in'))) as Obj);
 }
 
@@ -76,6 +80,7 @@ export function groupInput(body: unknown): ScimGroupInput {
   // scimmy coerces each member entry at ~50 µs: 1000 members kept the event loop 50–70 ms (issue 12 §2).
   // Entries of the plain shape are taken as they are (they only become ScimGroupMember rows);
   // anything else goes through scimmy, which refuses it with its own message.
+  assertValueShapes('Group', body);
   const raw = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Obj) : null;
   const plain = raw && Array.isArray(raw.members) && (raw.members as unknown[]).every(plainMember) ? (raw.members as Obj[]) : null;
   const coerced = plain ? { ...raw, members: undefined } : body;
@@ -103,28 +108,23 @@ export function parseIfMatch(header: string | undefined): number | null | 'misma
   return m ? Number(m[1]) : 'mismatch';
 }
 
-export function renderUser(row: ScimUserRow, base: string, attributes?: SCIMMY.Types.Filter): Obj {
+export function renderUser(row: ScimUserRow, base: string, projection?: Projection): Obj {
   const data = { ...(row.resource as Obj), id: row.id, meta: meta(row) };
-  // Without attributes/excludedAttributes, the compiled serializer (same JSON, see render.ts).
-  return (!attributes && fastRender('User', data, `${base}/Users`)) || scimmyRender(SCIMMY.Schemas.User, data, `${base}/Users`, attributes);
+  // The compiled serializer (same JSON as scimmy, see render.ts); scimmy for what it is unsure of.
+  const full = fastRender('User', data, `${base}/Users`) ?? scimmyRender(SCIMMY.Schemas.User, data, `${base}/Users`);
+  return projection ? project('User', full, projection) : full;
 }
 
 /** What scimmy renders (the reference the compiled serializer is tested against). */
-export function scimmyRender(schema: typeof SCIMMY.Schemas.User | typeof SCIMMY.Schemas.Group, data: Obj, basepath: string, attributes?: SCIMMY.Types.Filter): Obj {
-  return JSON.parse(JSON.stringify(new schema(data, 'out', basepath, attributes))) as Obj;
+export function scimmyRender(schema: typeof SCIMMY.Schemas.User | typeof SCIMMY.Schemas.Group, data: Obj, basepath: string): Obj {
+  return JSON.parse(JSON.stringify(new schema(data, 'out', basepath))) as Obj;
 }
 
-export function renderGroup(row: ScimGroupRow, members: { value: string; display: string | null }[] | null, base: string, attributes?: SCIMMY.Types.Filter): Obj {
+export function renderGroup(row: ScimGroupRow, members: { value: string; display: string | null }[] | null, base: string, projection?: Projection): Obj {
   const data: Obj = { ...(row.resource as Obj), id: row.id, displayName: row.displayName, meta: meta(row) };
   if (members) {
     data.members = members.map((m) => ({ value: m.value, ...(m.display ? { display: m.display } : {}), $ref: `${base}/Users/${m.value}`, type: 'User' }));
   }
-  return (!attributes && fastRender('Group', data, `${base}/Groups`)) || scimmyRender(SCIMMY.Schemas.Group, data, `${base}/Groups`, attributes);
-}
-
-/** attributes / excludedAttributes (RFC 7644 §3.4.2.5) as scimmy's egress filter, from an already validated list. */
-export function attributeFilter(attributes: string[], excluded: string[]): SCIMMY.Types.Filter | undefined {
-  if (attributes.length) return new SCIMMY.Types.Filter(attributes.map((a) => `${a} pr`).join(' and '));
-  if (excluded.length) return new SCIMMY.Types.Filter(excluded.map((a) => `${a} np`).join(' and '));
-  return undefined;
+  const full = fastRender('Group', data, `${base}/Groups`) ?? scimmyRender(SCIMMY.Schemas.Group, data, `${base}/Groups`);
+  return projection ? project('Group', full, projection) : full;
 }

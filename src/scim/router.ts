@@ -27,9 +27,12 @@ type Locals = { ctx?: DirectoryContext; idp?: string; started: number; outcome?:
  * directories get 204 (what Entra's own reference service answers and its test collection checks);
  * Okta and the rest get 200 with the resource, which Okta reads back.
  */
-export function patchNoContent(prefer: string | undefined, idp: string | undefined): boolean {
+export function patchNoContent(prefer: string | undefined, idp: string | undefined, query: Record<string, unknown> = {}): boolean {
   if (prefer && /return\s*=\s*minimal/i.test(prefer)) return true;
   if (prefer && /return\s*=\s*representation/i.test(prefer)) return false;
+  // RFC 7644 §3.5.2: a PATCH with attributes / excludedAttributes answers 200 with the resource
+  // (Entra directories got 204 for it; issue 13, defect 4).
+  if (Object.keys(query).some((k) => /^(excluded)?attributes$/i.test(k))) return false;
   return idp === 'entra';
 }
 
@@ -81,7 +84,7 @@ export function createScimRouter(deps: { db: Database; services: Services; confi
     const ctx = { ...locals(res).ctx!, now: new Date() };
     const result = await fn({
       ctx, base: base(req), query: req.query as Record<string, unknown>, body: req.body, ifMatch: req.header('if-match'),
-      patchNoContent: patchNoContent(req.header('prefer'), locals(res).idp),
+      patchNoContent: patchNoContent(req.header('prefer'), locals(res).idp, req.query as Record<string, unknown>),
       ...(withId ? { id: String(req.params.id) } : {}),
     });
     if (result.resourceId) locals(res).outcome = { resourceId: result.resourceId, ...(result.note ? { detail: result.note } : {}) };

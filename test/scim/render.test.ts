@@ -169,7 +169,6 @@ describe('what the compiled serializer leaves to scimmy', () => {
     ['an unknown attribute', (r) => { r.favouriteColour = 'blue'; }],
     ['a namespaced extension attribute', (r) => { r[`${ENT}:department`] = 'x'; }],
     ['a wrong type', (r) => { r.active = 'true'; }],
-    ['a non-canonical value', (r) => { (r.emails as Obj[])[0]!.type = 'office'; }],
     ['a sub-attribute in another case', (r) => { (r.emails as Obj[])[0]!.Value = 'y@example.com'; }],
     ['an empty complex value', (r) => { r.name = {}; }],
     ['schemas without the User schema', (r) => { r.schemas = ['urn:ietf:params:scim:schemas:core:2.0:Group']; }],
@@ -188,9 +187,11 @@ describe('what the compiled serializer leaves to scimmy', () => {
     else expect(JSON.stringify(renderUser(row, BASE))).toBe(expected);
   });
 
-  it('attributes / excludedAttributes go through scimmy', () => {
-    const row = userRow(base());
-    const filter = new SCIMMY.Types.Filter('userName pr');
-    expect(renderUser(row, BASE, filter)).toEqual(scimmyRender(SCIMMY.Schemas.User, { ...base(), id: row.id, meta: metaOf(row) }, `${BASE}/Users`, filter));
+  it('a non-canonical value (canonical values are suggestions, RFC 7643 §7) renders fast, as scimmy renders it', () => {
+    const r = base();
+    (r.emails as Obj[])[0]!.type = 'office';
+    const row = userRow(r);
+    expect(fastRender('User', { ...r, id: row.id, meta: metaOf(row) }, `${BASE}/Users`)).toBeDefined();
+    expect(JSON.stringify(renderUser(row, BASE))).toBe(JSON.stringify(scimmyUser(row)));
   });
 });

@@ -127,7 +127,8 @@ describe('users', () => {
 
   it('attributes and excludedAttributes shape the response', async () => {
     const only = await s.get('/Users?attributes=userName&filter=' + encodeURIComponent('userName eq "ann@acme.example"')).expect(200);
-    expect(Object.keys(only.body.Resources[0]).sort()).toEqual(['id', 'userName']);
+    // schemas and id are always returned (RFC 7643 §3; issue 13 defect 1: schemas was dropped).
+    expect(Object.keys(only.body.Resources[0]).sort()).toEqual(['id', 'schemas', 'userName']);
     const without = await s.get('/Users?excludedAttributes=emails,name&filter=' + encodeURIComponent('userName eq "ann@acme.example"')).expect(200);
     expect(without.body.Resources[0].emails).toBeUndefined();
     expect(without.body.Resources[0].userName).toBe('ann@acme.example');
