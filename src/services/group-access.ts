@@ -27,7 +27,7 @@ export async function lockDirectoryForGroupWrite(tx: SqlTx, directoryId: string)
   if (!UUID.test(directoryId)) return;
   const dir = directoryId.toLowerCase();
   await deferWrite(tx, directoryStore.lockMappingsShared(tx, dir));
-  if (await groupMappingStore.directoryHasMappings(tx, dir)) await deferWrite(tx, directoryStore.lockGroupAccess(tx, dir));
+  await deferWrite(tx, directoryStore.lockGroupAccessIfMapped(tx, dir));
 }
 
 export type GroupAccessChange = { granted: number; revoked: number; accountIds: string[]; deltas: NewDelta[] };

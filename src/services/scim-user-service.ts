@@ -293,13 +293,14 @@ export function createScimUserService(db: Database) {
   async function writeUser(ctx: DirectoryContext, id: string, change: (current: ScimUserRow) => Promise<ScimUserInput | null>, retried = false): Promise<ScimUserRow> {
     let userName: string | null = null;
     try {
-      return await inSqlTransaction(db, async (tx) => {
+      // The transaction answers the row's promise (sendUpdate), settled by the time it committed.
+      const written = await inSqlTransaction(db, async (tx): Promise<{ answer: Promise<ScimUserRow | null> }> => {
         const audits: AuditRow[] = [];
         const found = await scimUserStore.getForWrite(tx, ctx.directoryId, id);
         if (!found) throw new NotFound('User', id);
         const { account: current, ...before } = found;
         const input = await change(before);
-        if (!input) return before;
+        if (!input) return { answer: Promise.resolve(before) };
         userName = input.columns.userName;
         const email = linkingEmail(input);
         // Same email: same account. A new email of a synced account's user renames that account
@@ -314,19 +315,25 @@ export function createScimUserService(db: Database) {
         if (profileOf) await followProfile(tx, ctx, profileOf, input, audits);
         // Email rows are rewritten only when they change (PATCHes of other attributes leave them).
         const emails = sameEmails(scimEmailsOf(before.resource), input.emails) ? null : input.emails;
-        const user = await scimUserStore.update(tx, before, before.version, { ...input.columns, accountId, resource: input.resource, pendingEmail }, emails, ctx.now);
-        // A concurrent write committed between the read and this UPDATE: run it again on the new
-        // state (If-Match, if sent, is then compared with that state). Never a 412 by itself.
-        if (!user) throw new WriteConflict('the user');
-        if (before.active !== user.active) {
-          audits.push({ action: user.active ? 'scim.user.activate' : 'scim.user.deactivate', targetType: 'scim-user', targetId: id, before: { active: before.active }, after: { active: user.active } });
+        // Sent, not waited for: the row is locked (getForWrite), so the UPDATE matches, and what
+        // follows needs only what it sets. Its answer is read at the end, after the statements
+        // below have gone out behind it (one round trip to PostgreSQL less per write).
+        const updating = await scimUserStore.sendUpdate(tx, before, before.version, { ...input.columns, accountId, resource: input.resource, pendingEmail }, emails, ctx.now);
+        const next: ScimUserRow = { ...before, ...input.columns, accountId, resource: input.resource, version: before.version + 1, updatedAt: ctx.now };
+        if (before.active !== next.active) {
+          audits.push({ action: next.active ? 'scim.user.activate' : 'scim.user.deactivate', targetType: 'scim-user', targetId: id, before: { active: before.active }, after: { active: next.active } });
         } else {
-          audits.push({ action: 'scim.user.update', targetType: 'scim-user', targetId: id, before: { userName: before.userName, version: before.version }, after: { userName: user.userName, version: user.version } });
+          audits.push({ action: 'scim.user.update', targetType: 'scim-user', targetId: id, before: { userName: before.userName, version: before.version }, after: { userName: next.userName, version: next.version } });
         }
         const known: KnownAccount[] = [...(linked ? [linked] : []), ...(current ? [current] : [])];
-        await afterWrite(tx, ctx, user, before, known, audits, user.active === before.active ? 'scim-user-updated' : user.active ? 'scim-user-activated' : 'scim-user-deactivated');
-        return user;
+        await afterWrite(tx, ctx, next, before, known, audits, next.active === before.active ? 'scim-user-updated' : next.active ? 'scim-user-activated' : 'scim-user-deactivated');
+        // Not waited for here: the COMMIT goes out with the statements above. A miss of the
+        // UPDATE (impossible under the lock) fails the transaction in the database (sendUpdate).
+        return { answer: updating.answer };
       });
+      const user = await written.answer;
+      if (!user) throw new Error('the SCIM user\'s UPDATE matched no row, yet its transaction committed'); // unreachable: orgsync_expect
+      return user;
     } catch (err) {
       // A concurrent write gave the account's new address to another account between followEmail's
       // check and its UPDATE: once more from the start, which then sees the holder (a sync issue).

@@ -71,6 +71,15 @@ export const directoryStore = {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${'group-access:' + directoryId}))`;
   },
   /**
+   * The group-access lock, only if the directory has a mapping: one statement (no answer to wait
+   * for, so it travels with the next one), read under the mapping lock taken before it.
+   */
+  async lockGroupAccessIfMapped(tx: SqlTx, directoryId: string): Promise<void> {
+    await tx.$executeRaw`
+      SELECT pg_advisory_xact_lock(hashtext(${'group-access:' + directoryId}))
+      WHERE EXISTS (SELECT 1 FROM "GroupMapping" WHERE "directoryId" = ${directoryId}::uuid)`;
+  },
+  /**
    * The directory's mapping set, held still: shared by membership syncs (which never wait for each
    * other on it), exclusive for mapping writes. A sync that holds it and sees no mapping knows that
    * none is being created, so it can skip the group-access lock and the work (group-access.ts).

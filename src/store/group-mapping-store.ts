@@ -73,11 +73,6 @@ export const groupMappingStore = {
   },
 
   /** Whether the directory has any mapping (read under the mapping lock, it stays true or false until commit). */
-  async directoryHasMappings(tx: SqlTx, directoryId: string): Promise<boolean> {
-    const rows = await tx.$queryRaw<{ any: boolean }[]>`SELECT EXISTS (SELECT 1 FROM "GroupMapping" WHERE "directoryId" = ${directoryId}::uuid) AS "any"`;
-    return rows[0]?.any === true;
-  },
-
   /** Live SCIM users of the directory in a group whose normalised displayName is groupName. */
   async memberIdsOfGroupName(tx: Tx, orgId: string, directoryId: string, groupName: string): Promise<string[]> {
     const rows = await tx.$queryRaw<{ id: string }[]>`

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { SqlTx, Tx } from './transaction.js';
+import { deferWrite, sendAhead, type SqlTx, type Tx } from './transaction.js';
 import type { Database } from './database.js';
 import { Prisma } from '../generated/prisma/client.js';
 import { afterCursor, orderBy, toPage, type PageRequest } from './paging.js';
@@ -178,6 +178,23 @@ export type AccountForWrite = {
 /** A user about to be rewritten, with what its write needs to know of its account (one statement). */
 export type ScimUserForWrite = ScimUserRow & { account: AccountForWrite | null };
 
+type UserUpdate = Partial<ScimUserColumns> & { accountId?: string | null; resource?: unknown; deletedAt?: Date | null; createdAt?: Date; pendingEmail?: string | null };
+
+/** The version-guarded UPDATE of a SCIM user, RETURNING the row (scimUserStore.update, sendUpdate). */
+function updateStatement(row: Pick<ScimUserRow, 'id' | 'directoryId'>, expectedVersion: number, data: UserUpdate, at: Date): Prisma.Sql {
+  const sets: Prisma.Sql[] = [];
+  for (const [key, value] of Object.entries(data)) {
+    if (value === undefined) continue;
+    if (!Object.hasOwn(UPDATABLE, key)) throw new Error(`ScimUser.${key} is not updatable`); // a programming error, not client input
+    const cast = UPDATABLE[key]!;
+    sets.push(Prisma.sql`${Prisma.raw(`"${key}"`)} = ${key === 'resource' ? JSON.stringify(value) : value}${Prisma.raw(cast)}`);
+  }
+  return Prisma.sql`
+      UPDATE "ScimUser" SET ${Prisma.join([...sets, Prisma.sql`"version" = "version" + 1`, Prisma.sql`"updatedAt" = ${at}::timestamptz`], ', ')}
+      WHERE "id" = ${row.id}::uuid AND "directoryId" = ${row.directoryId}::uuid AND "version" = ${expectedVersion}
+      RETURNING ${userColumnsOf('"ScimUser"')}`;
+}
+
 export const scimUserStore = {
   /** get, outside any transaction, as one prepared statement (GET /Users/{id}, and the read before PUT/PATCH). */
   async getLive(db: Database, directoryId: string, id: string): Promise<ScimUserRow | null> {
@@ -271,22 +288,34 @@ export const scimUserStore = {
    */
   async update(
     tx: SqlTx, row: Pick<ScimUserRow, 'id' | 'orgId' | 'directoryId'>, expectedVersion: number,
-    data: Partial<ScimUserColumns> & { accountId?: string | null; resource?: unknown; deletedAt?: Date | null; createdAt?: Date; pendingEmail?: string | null },
-    emails: ScimEmail[] | null, at: Date): Promise<ScimUserRow | null> {
-    const sets: Prisma.Sql[] = [];
-    for (const [key, value] of Object.entries(data)) {
-      if (value === undefined) continue;
-      if (!Object.hasOwn(UPDATABLE, key)) throw new Error(`ScimUser.${key} is not updatable`); // a programming error, not client input
-      const cast = UPDATABLE[key]!;
-      sets.push(Prisma.sql`${Prisma.raw(`"${key}"`)} = ${key === 'resource' ? JSON.stringify(value) : value}${Prisma.raw(cast)}`);
-    }
-    const rows = await tx.$queryRaw<ScimUserRow[]>`
-      UPDATE "ScimUser" SET ${Prisma.join([...sets, Prisma.sql`"version" = "version" + 1`, Prisma.sql`"updatedAt" = ${at}::timestamptz`], ', ')}
-      WHERE "id" = ${row.id}::uuid AND "directoryId" = ${row.directoryId}::uuid AND "version" = ${expectedVersion}
-      RETURNING ${userColumnsOf('"ScimUser"')}`;
+    data: UserUpdate, emails: ScimEmail[] | null, at: Date): Promise<ScimUserRow | null> {
+    const rows = await tx.$queryRaw<ScimUserRow[]>`${updateStatement(row, expectedVersion, data, at)}`;
     if (!rows[0]) return null;
     if (emails) await scimUserStore.setEmails(tx, row, emails);
     return rows[0];
+  },
+  /**
+   * update, sent without waiting for its answer (sendAhead): the email rows' statements go right
+   * behind it, and the caller sends its next statements before PostgreSQL has answered. For a
+   * write that holds the row's lock (getForWrite), whose UPDATE therefore matches; if it did not,
+   * the statement fails, and with it the transaction, with 40001 (run again by inSqlTransaction).
+   */
+  async sendUpdate(
+    tx: SqlTx, row: Pick<ScimUserRow, 'id' | 'orgId' | 'directoryId'>, expectedVersion: number,
+    data: UserUpdate, emails: ScimEmail[] | null, at: Date): Promise<{ answer: Promise<ScimUserRow | null> }> {
+    // The statement checks its own match (orgsync_expect, migration expect_matched_write): a miss
+    // raises 40001, which aborts the transaction, so the COMMIT sent behind it rolls back.
+    const sent = await sendAhead(tx, tx.$queryRaw<ScimUserRow[]>`
+      WITH u AS (${updateStatement(row, expectedVersion, data, at)}),
+           g AS (SELECT orgsync_expect(EXISTS (SELECT 1 FROM u), 'the SCIM user') AS ok)
+      SELECT u.* FROM g LEFT JOIN u ON g.ok`);
+    if (emails) {
+      await deferWrite(tx, tx.$executeRaw`DELETE FROM "ScimUserEmail" WHERE "userId" = ${row.id}::uuid`);
+      if (emails.length) await deferWrite(tx, tx.$executeRaw`${emailRowsInsert(row, emails)}`);
+    }
+    const answer = sent.answer.then((rows) => rows[0] ?? null);
+    answer.catch(() => {}); // the transaction reports the failure if the caller does not wait
+    return { answer };
   },
   async insertEmails(tx: SqlTx, row: Pick<ScimUserRow, 'id' | 'orgId' | 'directoryId'>, emails: ScimEmail[]): Promise<void> {
     if (emails.length) await tx.$executeRaw`${emailRowsInsert(row, emails)}`;

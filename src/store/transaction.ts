@@ -40,6 +40,22 @@ export async function deferWrite(tx: SqlTx, write: PromiseLike<unknown>): Promis
 }
 
 /**
+ * A statement whose answer the caller needs later in the transaction, not before its next
+ * statements (the SCIM user's UPDATE … RETURNING, sent with the reads that follow it). In a raw
+ * pipelined transaction it is on the wire already and `answer` settles when PostgreSQL answers;
+ * its failure is the transaction's, as with deferWrite. Anywhere else it is awaited here, so the
+ * statements keep their order on Prisma's lazily sent queries (PGlite).
+ */
+export async function sendAhead<T>(tx: SqlTx, statement: PromiseLike<T>): Promise<{ answer: Promise<T> }> {
+  const list = deferredWrites.get(tx);
+  if (!list) return { answer: Promise.resolve(await statement) };
+  const p = Promise.resolve(statement);
+  p.catch(() => {}); // reported by the transaction if the caller never waits for it
+  list.push(p);
+  return { answer: p };
+}
+
+/**
  * inTransaction for a function that needs only SqlTx. On PostgreSQL it runs on a connection of
  * the raw `pg` pool (BEGIN … COMMIT), without Prisma: a SCIM write is 6–15 statements, and
  * Prisma's client costs ≈ 0.15–0.3 ms of CPU per statement over the driver's (docs/scim.md).

@@ -1,5 +1,6 @@
 // What a SCIM write costs in SQL, and that skipping the billability recomputation where nothing
 // it depends on changed (scim-user-service afterWrite) still leaves the ledger right.
+import net from 'node:net';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { TestApp } from '../support/app.js';
@@ -7,6 +8,7 @@ import { onPostgres } from '../support/database.js';
 import { bearer, orgWithDirectory, PATCH_OP, scim, startTestApp, user, type Directory } from '../support/scim.js';
 import { reconcileOrg } from '../../src/billing/reconcile.js';
 import { inSqlTransaction } from '../../src/store/transaction.js';
+import { scimUserStore } from '../../src/store/scim-user-store.js';
 
 let app: TestApp;
 let dir: Directory;
@@ -42,6 +44,33 @@ async function statements(fn: () => Promise<unknown>): Promise<string[]> {
   }
   return seen.filter((s) => !s.includes('"ScimEvent"'));
 }
+/**
+ * Round trips of the transactions fn runs: writes this process made to the PostgreSQL sockets on
+ * which it sent a BEGIN (the batched SCIM event INSERT, flushed on a timer, travels elsewhere).
+ */
+async function socketWrites(fn: () => Promise<unknown>): Promise<number> {
+  const port = Number(new URL(process.env.DATABASE_URL!).port || 5432);
+  const proto = net.Socket.prototype as unknown as Record<'_write' | '_writev', (...a: unknown[]) => unknown>;
+  const orig = { _write: proto._write, _writev: proto._writev };
+  const writes = new Map<net.Socket, number>();
+  const inTransaction = new Set<net.Socket>();
+  const text = (a: unknown[]) => (Array.isArray(a[0]) ? (a[0] as { chunk: Buffer }[]).map((c) => String(c.chunk)).join('') : String(a[0]));
+  for (const k of ['_write', '_writev'] as const) {
+    proto[k] = function (this: net.Socket, ...a: unknown[]) {
+      if (this.remotePort === port) {
+        writes.set(this, (writes.get(this) ?? 0) + 1);
+        if (text(a).includes('BEGIN')) inTransaction.add(this);
+      }
+      return orig[k].apply(this, a);
+    };
+  }
+  try {
+    await fn();
+  } finally {
+    Object.assign(proto, orig);
+  }
+  return [...inTransaction].reduce((n, socket) => n + writes.get(socket)!, 0);
+}
 afterEach(async () => {
   expect((await reconcileOrg(app.svc.db, dir.orgId, { trigger: 'test' })).corrections, 'no drift').toBe(0);
 });
@@ -58,15 +87,44 @@ describe('SCIM user writes and billability', () => {
     expect(sent.some((s) => /FOR UPDATE(?! OF u\b)/i.test(s) && s.includes('"Account"'))).toBe(false);
     expect(sent.some((s) => /FOR NO KEY UPDATE OF u\b/.test(s))).toBe(true);
     expect(sent.some((s) => s.includes('"Subscription"'))).toBe(false);
-    expect(sent.map((s) => s.trim().split(/[\s;]+/)[0]!.toUpperCase())).toEqual(['BEGIN', 'SELECT', 'UPDATE', 'INSERT', 'COMMIT']);
+    expect(sent.map((s) => s.trim().split(/[\s;]+/)[0]!.toUpperCase())).toEqual(['BEGIN', 'SELECT', 'WITH', 'INSERT', 'COMMIT']);
+    // The UPDATE is a CTE of a statement that asserts its match (orgsync_expect).
+    expect(sent[2]).toMatch(/UPDATE "ScimUser"[\s\S]*orgsync_expect/);
   });
 
   it.runIf(onPostgres)('PATCH displayName: the account\'s name follows (one UPDATE more, issue 11 §4), still no account lock, no billability statements', async () => {
     const sent = await statements(() => patch([{ op: 'replace', path: 'displayName', value: 'Ann A.' }]).expect(200));
     expect(sent.some((s) => /FOR UPDATE(?! OF u\b)/i.test(s) && s.includes('"Account"'))).toBe(false);
     expect(sent.some((s) => s.includes('"Subscription"'))).toBe(false);
-    expect(sent.map((s) => s.trim().split(/[\s;]+/)[0]!.toUpperCase())).toEqual(['BEGIN', 'SELECT', 'UPDATE', 'UPDATE', 'INSERT', 'COMMIT']);
+    expect(sent.map((s) => s.trim().split(/[\s;]+/)[0]!.toUpperCase())).toEqual(['BEGIN', 'SELECT', 'UPDATE', 'WITH', 'INSERT', 'COMMIT']);
     expect(sent.filter((s) => /^\s*UPDATE "Account"/.test(s))).toHaveLength(1);
+  });
+
+  it.runIf(onPostgres)('PATCH displayName: two round trips to PostgreSQL, the UPDATE\'s answer not waited for before the COMMIT', async () => {
+    const writes = await socketWrites(() => patch([{ op: 'replace', path: 'displayName', value: 'Ann W.' }]).expect(200));
+    // BEGIN with the read; then the UPDATEs, the guard, the audit row and the COMMIT in one write.
+    expect(writes).toBe(2);
+    const row = await app.svc.db.prisma.scimUser.findUniqueOrThrow({ where: { id: userId } });
+    expect(row.displayName).toBe('Ann W.');
+    expect((await app.svc.db.prisma.account.findUniqueOrThrow({ where: { id: accountId } })).displayName).toBe('Ann W.');
+  });
+
+  it('sent_update_that_misses_commits_nothing: a write whose UPDATE matched no row fails in the database (orgsync_expect, 40001), nothing commits around it', async () => {
+    const before = await app.svc.db.prisma.scimUser.findUniqueOrThrow({ where: { id: userId } });
+    const audits = await app.svc.db.prisma.auditEvent.count({ where: { orgId: dir.orgId } });
+    let attempts = 0;
+    const err = await inSqlTransaction(app.svc.db, async (tx) => {
+      attempts++;
+      // A stale version: the UPDATE matches nothing, as if the row had moved under the lock.
+      const sent = await scimUserStore.sendUpdate(tx, before, before.version - 1, { displayName: 'Never' }, null, new Date());
+      await tx.$executeRaw`INSERT INTO "AuditEvent" ("id", "orgId", "actor", "action", "targetType", "targetId", "before", "after")
+        VALUES (gen_random_uuid(), ${dir.orgId}::uuid, 'test', 'scim.user.update', 'scim-user', ${userId}, '{}'::jsonb, '{}'::jsonb)`;
+      return sent;
+    }).then(() => null, (e: unknown) => e);
+    expect(String((err as Error)?.message)).toMatch(/the SCIM user was changed by another transaction|could not|serializ/i);
+    expect(attempts).toBeGreaterThan(1); // 40001 is retried like a serialization failure
+    expect((await app.svc.db.prisma.scimUser.findUniqueOrThrow({ where: { id: userId } })).displayName).toBe(before.displayName);
+    expect(await app.svc.db.prisma.auditEvent.count({ where: { orgId: dir.orgId } })).toBe(audits);
   });
 
   it('PATCH with a stale If-Match: 412, nothing written (checked against the version the write reads)', async () => {
@@ -157,5 +215,12 @@ describe('SCIM user writes and billability', () => {
     await s.delete(`/Users/${twin.body.id}`).expect(204);
     expect((await deltas()).length).toBe(3);
     expect((await app.svc.db.prisma.account.findUniqueOrThrow({ where: { id: accountId } })).billable).toBe(true);
+  });
+
+  it.runIf(onPostgres)('PATCH active false then true: six and five round trips (were eight and seven), the ledger still right', async () => {
+    expect(await socketWrites(() => patch([{ op: 'replace', path: 'active', value: false }]).expect(200))).toBe(6);
+    expect(await socketWrites(() => patch([{ op: 'replace', path: 'active', value: true }]).expect(200))).toBe(5);
+    expect((await app.svc.db.prisma.account.findUniqueOrThrow({ where: { id: accountId } })).status).toBe('active');
+    expect((await deltas()).slice(-2)).toEqual([{ kind: 'removed', cause: 'scim-user-deactivated' }, { kind: 'added', cause: 'scim-user-activated' }]);
   });
 });

@@ -67,17 +67,19 @@ const SQL_ONLY_INVARIANTS: readonly SqlOnlyInvariant[] = [
   { kind: 'check constraint', table: 'Policy', name: 'Policy_sso_needs_connection_check' },
   // A SAML connection has its entity id, SSO URL and a signing certificate; OIDC its issuer, client and secret.
   { kind: 'check constraint', table: 'SsoConnection', name: 'SsoConnection_complete_check' },
+  // A SCIM user's UPDATE sent ahead of the COMMIT asserts its own match (a miss fails the transaction).
+  { kind: 'function', table: 'ScimUser', name: 'orgsync_expect', args: 'boolean,text' },
 ];
 
 /** Prisma Migrate's own history table (written by src/store/migrator.ts); not part of the data model. */
 const MIGRATION_HISTORY_TABLE = '_prisma_migrations';
 
-type SqlOnlyInvariant = { kind: 'partial unique index' | 'check constraint' | 'trigger' | 'function'; table: string; name: string };
+type SqlOnlyInvariant = { kind: 'partial unique index' | 'check constraint' | 'trigger' | 'function'; table: string; name: string; args?: string };
 
 /** How readCatalogue lists a trigger or function (its `others`). */
 function otherEntry(inv: SqlOnlyInvariant): string | null {
   if (inv.kind === 'trigger') return `trigger ${quoteIdent(inv.name)} on ${quoteIdent(inv.table)}`;
-  if (inv.kind === 'function') return `function ${quoteIdent(inv.name)}()`;
+  if (inv.kind === 'function') return `function ${quoteIdent(inv.name)}(${inv.args ?? ''})`;
   return null;
 }
 

@@ -1,0 +1,14 @@
+import { loadConfig } from '../src/config.js';
+import { openDatabase } from '../src/store/database.js';
+const mb = (n: number) => (n / 1048576).toFixed(0);
+const show = (l: string) => { (global as any).gc?.(); const m = process.memoryUsage(); console.log(l.padEnd(20), 'rss', mb(m.rss), 'heapUsed', mb(m.heapUsed), 'heapTotal', mb(m.heapTotal), 'ext', mb(m.external), 'ab', mb(m.arrayBuffers)); };
+show('loaded');
+const config = loadConfig({ ...process.env, PORT: '0', LOG_LEVEL: 'warn', ORGSYNC_OPERATOR_TOKEN: 'op-token-0123456789abcdef', DATA_DIR: '/tmp/rssdata' } as any);
+const db = await openDatabase(config.database); show('db open');
+await db.prisma.$queryRawUnsafe('select 1'); show('prisma first query');
+const { migrateAndRepair } = await import('../src/store/migrate.js').catch(() => import('../src/services/migration-repairs.js')) as any;
+show('imported migrate');
+const { startService } = await import('../src/server.js'); show('server imported');
+const svc = await startService(config, { db }); show('service started');
+await new Promise((r) => setTimeout(r, 3000)); show('3s later');
+await svc.stop();
