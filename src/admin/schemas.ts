@@ -145,10 +145,20 @@ export const directoryLists = { directories: list(directoryOut), groupMappings: 
 
 // --- SSO connections -------------------------------------------------------------------------
 const pem = z.string().min(1).max(16 * 1024, 'at most 16 KiB');
+/**
+ * The IdP's values that count as two-step verification when a policy requires it (issue 14 §2):
+ * SAML AuthnContextClassRef or amr / authnmethodsreferences attribute values, OIDC amr or acr
+ * values, compared exactly. [] (the default): the documented defaults (domain/two-factor.ts).
+ */
+const twoFactorValues = z.array(
+  z.string().trim().min(1, 'must not be empty').max(512, 'at most 512 characters')
+    .regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters'),
+).max(50, 'at most 50 values').refine((v) => new Set(v).size === v.length, 'must not repeat a value');
 const ssoCommon = {
   name,
   jit: z.boolean().optional(),
   rolloutPolicyId: uuid.nullable().optional(),
+  twoFactorValues: twoFactorValues.optional(),
 };
 const samlFields = {
   metadataXml: z.string().min(1).max(512 * 1024, 'at most 512 KiB').optional(),
@@ -170,7 +180,7 @@ export const createSsoConnectionBody = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('oidc'), ...ssoCommon, ...oidcFields }),
 ], { error: 'type must be "saml" or "oidc"' }).openapi('CreateSsoConnection');
 export const updateSsoConnectionBody = z.strictObject({
-  name: name.optional(), jit: z.boolean().optional(), rolloutPolicyId: uuid.nullable().optional(), ...samlFields,
+  name: name.optional(), jit: z.boolean().optional(), rolloutPolicyId: uuid.nullable().optional(), twoFactorValues: twoFactorValues.optional(), ...samlFields,
   issuer: oidcFields.issuer.optional(), clientId: oidcFields.clientId.optional(), clientSecret: oidcFields.clientSecret.optional(),
   trustEmailClaim: z.boolean().optional(),
 }).openapi('UpdateSsoConnection');
@@ -184,6 +194,8 @@ export const ssoConnectionOut = z.object({
   issuer: z.string().nullable().optional(), clientId: z.string().nullable().optional(), clientSecretSet: z.boolean().optional(), trustEmailClaim: z.boolean().optional(),
   relyingParty: z.object({ redirectUri: z.string(), loginUrl: z.string() }).optional(),
   enforcedByPolicies: z.array(z.object({ id: uuid, name: z.string() })),
+  twoFactorValues: z.array(z.string()),
+  twoFactorAccepted: z.array(z.string()),
   createdAt: z.string(), updatedAt: z.string(),
 }).openapi('SsoConnection');
 export const ssoTestStartOut = z.object({ testId: uuid, url: z.string(), expiresAt: z.string(), resultUrl: z.string() }).openapi('SsoTestStarted');

@@ -1,3 +1,4 @@
+import type { AuthnEvidence } from './two-factor.js';
 import type { SsoCheck } from './errors.js';
 
 export type { SsoCheck };
@@ -31,4 +32,6 @@ export type VerifiedAnswer = {
   /** Key for the replay cache (SAML Assertion ID; OIDC id_token jti, or its hash), and until when to keep it. */
   assertionId: string;
   assertionExpiresAt: Date;
+  /** How the IdP says the person authenticated (domain/two-factor.ts): SAML AuthnContextClassRef and amr attributes, OIDC amr and acr. */
+  authnEvidence: AuthnEvidence[];
 };

@@ -1,3 +1,4 @@
+import { acceptedTwoFactorValues, describeEvidence, twoFactorAsserted } from '../domain/two-factor.js';
 import type { Database } from '../store/database.js';
 import { inTransaction, isUniqueViolation, type Tx } from '../store/transaction.js';
 import { accountStore, type AccountRow } from '../store/account-store.js';
@@ -145,6 +146,21 @@ export function createSignInService(db: Database, opts: SignInServiceOptions) {
       name: 'policy', passed: true,
       detail: `policy "${policy.name}": ${policy.enforceSso ? 'SSO enforced through this connection' : 'SSO allowed (not enforced)'}; session ${policy.sessionDurationMinutes} min`,
     });
+    // Issue 14 §2: the policy's two-step verification is the IdP's to run; its answer must say it
+    // did. Like SSO enforcement, only while the org is subscribed (SPEC: unsubscribing stops both).
+    if (policy.requireTwoFactor && (await enforcing(tx, conn.orgId, now))) {
+      const accepted = acceptedTwoFactorValues(conn.twoFactorValues);
+      const by = twoFactorAsserted(answer.authnEvidence ?? [], accepted);
+      if (!by) {
+        const own = conn.twoFactorValues?.length ? `this connection's twoFactorValues (${accepted.join(', ')})` : 'the default values (mfa, otp, hwk, swk, sms, Entra ID\'s multipleauthn, REFEDS MFA, …; set twoFactorValues on the connection for others)';
+        checks.push({ name: 'two-factor', passed: false, detail: `policy "${policy.name}" requires two-step verification; the IdP asserted ${describeEvidence(answer.authnEvidence ?? [])}, none of it in ${own}` });
+        return {
+          checks, account, jit: null, policy, replayed: false,
+          refusal: { reason: 'two-factor-not-asserted', message: `policy "${policy.name}" requires two-step verification, and the identity provider did not say it performed one (it asserted ${describeEvidence(answer.authnEvidence ?? [])}); sign in with a second factor at the identity provider` },
+        };
+      }
+      checks.push({ name: 'two-factor', passed: true, detail: `required by policy "${policy.name}": the IdP asserted ${by.source} ${by.value}` });
+    }
     return { checks, refusal: null, account, jit, policy, replayed: false, bind: issuer && !bound ? { issuer, subject: answer.profile.subject } : null };
   }
 

@@ -9,18 +9,20 @@ import { audit } from './audit.js';
 import { actorLabel, type RequestContext } from './context.js';
 import { certificateInfo, checkUrl, parseCertificate, parseIdpMetadata } from './idp-metadata.js';
 import { randomToken, sha256Hex, type SecretBox } from './secret-box.js';
+import { acceptedTwoFactorValues } from '../domain/two-factor.js';
 
 export type SamlConnectionInput = {
   type: 'saml'; name: string; metadataXml?: string | undefined; entityId?: string | undefined; ssoUrl?: string | undefined;
   certificate?: string | undefined; certificates?: string[] | undefined; allowIdpInitiated?: boolean | undefined;
-  jit?: boolean | undefined; rolloutPolicyId?: string | null | undefined;
+  jit?: boolean | undefined; rolloutPolicyId?: string | null | undefined; twoFactorValues?: string[] | undefined;
 };
 export type OidcConnectionInput = {
   type: 'oidc'; name: string; issuer: string; clientId: string; clientSecret: string; trustEmailClaim?: boolean | undefined;
-  jit?: boolean | undefined; rolloutPolicyId?: string | null | undefined;
+  jit?: boolean | undefined; rolloutPolicyId?: string | null | undefined; twoFactorValues?: string[] | undefined;
 };
 export type ConnectionPatch = {
   name?: string | undefined; jit?: boolean | undefined; rolloutPolicyId?: string | null | undefined; allowIdpInitiated?: boolean | undefined;
+  twoFactorValues?: string[] | undefined;
   metadataXml?: string | undefined; entityId?: string | undefined; ssoUrl?: string | undefined; certificate?: string | undefined; certificates?: string[] | undefined;
   issuer?: string | undefined; clientId?: string | undefined; clientSecret?: string | undefined; trustEmailClaim?: boolean | undefined;
 };
@@ -57,6 +59,8 @@ export function createSsoConnectionService(db: Database, opts: SsoConnectionServ
         relyingParty: { redirectUri: `${base}/sso/${c.id}/oidc/callback`, loginUrl: `${base}/sso/${c.id}/oidc/login` },
       }),
     enforcedByPolicies: policies,
+    twoFactorValues: c.twoFactorValues ?? [],
+    twoFactorAccepted: [...acceptedTwoFactorValues(c.twoFactorValues)],
     createdAt: c.createdAt, updatedAt: c.updatedAt,
   });
 
@@ -111,7 +115,7 @@ export function createSsoConnectionService(db: Database, opts: SsoConnectionServ
   const auditSummary = (c: SsoConnectionRow) => ({
     type: c.type, name: c.name, jit: c.jit, rolloutPolicyId: c.rolloutPolicyId, entityId: c.entityId, ssoUrl: c.ssoUrl,
     certificates: c.certificates.map((p) => certificateInfo(p).sha256Fingerprint), allowIdpInitiated: c.allowIdpInitiated,
-    issuer: c.issuer, clientId: c.clientId, trustEmailClaim: c.trustEmailClaim,
+    issuer: c.issuer, clientId: c.clientId, trustEmailClaim: c.trustEmailClaim, twoFactorValues: c.twoFactorValues ?? [],
   });
 
   const nameTaken = (err: unknown, name: string | undefined) => {
@@ -123,8 +127,8 @@ export function createSsoConnectionService(db: Database, opts: SsoConnectionServ
     async create(ctx: RequestContext, input: SamlConnectionInput | OidcConnectionInput) {
       const id = randomUUID();
       const data: SsoConnectionData & { id: string; type: 'saml' | 'oidc'; name: string } = input.type === 'saml'
-        ? { id, type: 'saml', name: input.name, jit: input.jit ?? false, rolloutPolicyId: input.rolloutPolicyId ?? null, allowIdpInitiated: input.allowIdpInitiated ?? false, ...samlSettings(input) }
-        : { id, type: 'oidc', name: input.name, jit: input.jit ?? false, rolloutPolicyId: input.rolloutPolicyId ?? null, trustEmailClaim: input.trustEmailClaim ?? false, ...(await oidcSettings(input)) };
+        ? { id, type: 'saml', name: input.name, jit: input.jit ?? false, rolloutPolicyId: input.rolloutPolicyId ?? null, twoFactorValues: input.twoFactorValues ?? [], allowIdpInitiated: input.allowIdpInitiated ?? false, ...samlSettings(input) }
+        : { id, type: 'oidc', name: input.name, jit: input.jit ?? false, rolloutPolicyId: input.rolloutPolicyId ?? null, twoFactorValues: input.twoFactorValues ?? [], trustEmailClaim: input.trustEmailClaim ?? false, ...(await oidcSettings(input)) };
       try {
         return await inTransaction(db, async (tx) => {
           await checkRolloutPolicy(tx, ctx, data.rolloutPolicyId);
@@ -159,6 +163,7 @@ export function createSsoConnectionService(db: Database, opts: SsoConnectionServ
         ...(patch.rolloutPolicyId !== undefined ? { rolloutPolicyId: patch.rolloutPolicyId } : {}),
         ...(patch.allowIdpInitiated !== undefined ? { allowIdpInitiated: patch.allowIdpInitiated } : {}),
         ...(patch.trustEmailClaim !== undefined ? { trustEmailClaim: patch.trustEmailClaim } : {}),
+        ...(patch.twoFactorValues !== undefined ? { twoFactorValues: patch.twoFactorValues } : {}),
         ...(current.type === 'saml' ? samlSettings(patch, current) : await oidcSettings(patch)),
       };
       try {

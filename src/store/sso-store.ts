@@ -8,7 +8,7 @@ export type SsoProtocol = 'saml' | 'oidc';
 export type SsoConnectionRow = {
   id: string; orgId: string; type: SsoProtocol; name: string; jit: boolean; rolloutPolicyId: string | null;
   entityId: string | null; ssoUrl: string | null; certificates: string[]; allowIdpInitiated: boolean;
-  issuer: string | null; clientId: string | null; clientSecretEnc: string | null; trustEmailClaim: boolean; createdAt: Date; updatedAt: Date;
+  issuer: string | null; clientId: string | null; clientSecretEnc: string | null; trustEmailClaim: boolean; twoFactorValues: string[]; createdAt: Date; updatedAt: Date;
 };
 
 export type SsoConnectionData = Partial<Omit<SsoConnectionRow, 'id' | 'orgId' | 'type' | 'createdAt' | 'updatedAt'>>;
@@ -193,7 +193,7 @@ export const loginFactsStore = {
 };
 
 export type SignInAccount = { id: string; email: string; status: 'active' | 'disabled'; managed: boolean; source: string; policyId: string | null };
-export type SignInPolicy = { id: string; name: string; enforceSso: boolean; ssoConnectionId: string | null; sessionDurationMinutes: number };
+export type SignInPolicy = { id: string; name: string; enforceSso: boolean; ssoConnectionId: string | null; sessionDurationMinutes: number; requireTwoFactor: boolean };
 
 /**
  * What a sign-in needs after the protocol checks, in one statement: the replay-cache insert
@@ -209,7 +209,7 @@ export const signInFactsStore = {
     const r = q.remember;
     const rows = await tx.$queryRaw<Array<{
       fresh: number; domainVerified: boolean; aId: string | null; aEmail: string | null; aStatus: 'active' | 'disabled' | null; aManaged: boolean | null;
-      aSource: string | null; aPolicyId: string | null; pId: string | null; pName: string | null; pEnforceSso: boolean | null; pSso: string | null; pMinutes: number | null;
+      aSource: string | null; aPolicyId: string | null; pId: string | null; pName: string | null; pEnforceSso: boolean | null; pSso: string | null; pMinutes: number | null; p2fa: boolean | null;
     }>>`
       WITH seen AS (
         INSERT INTO "SsoAssertionSeen" ("connectionId", "assertionId", "expiresAt")
@@ -220,7 +220,7 @@ export const signInFactsStore = {
              EXISTS (SELECT 1 FROM "Domain" WHERE "orgId" = ${q.orgId}::uuid AND "domain" = ${q.domain} AND "verified") AS "domainVerified",
              a."id"::text AS "aId", a."email" AS "aEmail", a."status"::text AS "aStatus", a."managed" AS "aManaged", a."source"::text AS "aSource",
              a."policyId"::text AS "aPolicyId", p."id"::text AS "pId", p."name" AS "pName", p."enforceSso" AS "pEnforceSso",
-             p."ssoConnectionId"::text AS "pSso", p."sessionDurationMinutes" AS "pMinutes"
+             p."ssoConnectionId"::text AS "pSso", p."sessionDurationMinutes" AS "pMinutes", p."requireTwoFactor" AS "p2fa"
       FROM (SELECT 1) AS one
       LEFT JOIN "Account" a ON a."orgId" = ${q.orgId}::uuid AND a."emailNormalized" = ${q.emailNormalized}
       LEFT JOIN "Policy" p ON p."orgId" = ${q.orgId}::uuid AND p."id" = (CASE WHEN a."id" IS NULL
@@ -231,7 +231,7 @@ export const signInFactsStore = {
       fresh: x.fresh === 1,
       domainVerified: x.domainVerified,
       account: x.aId ? { id: x.aId, email: x.aEmail!, status: x.aStatus!, managed: x.aManaged!, source: x.aSource!, policyId: x.aPolicyId } : null,
-      policy: x.pId ? { id: x.pId, name: x.pName!, enforceSso: x.pEnforceSso!, ssoConnectionId: x.pSso, sessionDurationMinutes: x.pMinutes! } : null,
+      policy: x.pId ? { id: x.pId, name: x.pName!, enforceSso: x.pEnforceSso!, ssoConnectionId: x.pSso, sessionDurationMinutes: x.pMinutes!, requireTwoFactor: x.p2fa! } : null,
     };
   },
 };

@@ -45,21 +45,24 @@ async function statements(fn: () => Promise<unknown>): Promise<string[]> {
   return seen.filter((s) => !s.includes('"ScimEvent"'));
 }
 /**
- * Round trips of the transactions fn runs: writes this process made to the PostgreSQL sockets on
- * which it sent a BEGIN (the batched SCIM event INSERT, flushed on a timer, travels elsewhere).
+ * Round trips of the transactions fn runs: on each PostgreSQL socket, the writes from the one
+ * carrying BEGIN to the one carrying COMMIT. Other statements on the same pooled connection
+ * before or after (the batched SCIM event INSERT, flushed on a timer) are not counted.
  */
 async function socketWrites(fn: () => Promise<unknown>): Promise<number> {
   const port = Number(new URL(process.env.DATABASE_URL!).port || 5432);
   const proto = net.Socket.prototype as unknown as Record<'_write' | '_writev', (...a: unknown[]) => unknown>;
   const orig = { _write: proto._write, _writev: proto._writev };
-  const writes = new Map<net.Socket, number>();
-  const inTransaction = new Set<net.Socket>();
+  const open = new Set<net.Socket>();
+  let n = 0;
   const text = (a: unknown[]) => (Array.isArray(a[0]) ? (a[0] as { chunk: Buffer }[]).map((c) => String(c.chunk)).join('') : String(a[0]));
   for (const k of ['_write', '_writev'] as const) {
     proto[k] = function (this: net.Socket, ...a: unknown[]) {
       if (this.remotePort === port) {
-        writes.set(this, (writes.get(this) ?? 0) + 1);
-        if (text(a).includes('BEGIN')) inTransaction.add(this);
+        const t = text(a);
+        if (t.includes('BEGIN')) open.add(this);
+        if (open.has(this)) n++;
+        if (t.includes('COMMIT')) open.delete(this);
       }
       return orig[k].apply(this, a);
     };
@@ -69,7 +72,7 @@ async function socketWrites(fn: () => Promise<unknown>): Promise<number> {
   } finally {
     Object.assign(proto, orig);
   }
-  return [...inTransaction].reduce((n, socket) => n + writes.get(socket)!, 0);
+  return n;
 }
 afterEach(async () => {
   expect((await reconcileOrg(app.svc.db, dir.orgId, { trigger: 'test' })).corrections, 'no drift').toBe(0);

@@ -44,8 +44,13 @@ function post(connId: string, base64: string, relayState?: string | null) {
   return app.http.post(`/sso/${connId}/saml/acs`).type('form').set(flowCookie ? { Cookie: flowCookie } : {}).send({ SAMLResponse: base64, ...(relayState ? { RelayState: relayState } : {}) });
 }
 
+/**
+ * The test IdP's answer. It says the person used a second factor (Okta's amr attribute): this
+ * org's default policy requires two-step verification, which SSO sign-ins satisfy only with the
+ * IdP's word (issue 14 §2, test/sso/two-factor.test.ts).
+ */
 async function answer(connId: string, nameId: string, opts: IdpResponseOptions = {}, over: { allowIdpInitiated?: boolean } = {}) {
-  return idpResponse(samlConn(connId, over), { nameId, ...opts }, PUBLIC_URL);
+  return idpResponse(samlConn(connId, over), { nameId, ...opts, attributes: { amr: ['pwd', 'mfa'], ...opts.attributes } }, PUBLIC_URL);
 }
 
 const sessionCookie = (res: { headers: Record<string, unknown> }) =>
@@ -205,20 +210,20 @@ describe('policies decide which connection may sign a person in', () => {
   const secondConn = () => ({ ...samlConn(other, { allowIdpInitiated: true }), entityId: 'https://second.example.test/idp' });
 
   it('a member of a policy enforcing SSO through Okta cannot sign in through another connection (wrong-connection)', async () => {
-    const r = await idpResponse(secondConn(), { nameId: 'ann@acme.test', inResponseTo: null }, PUBLIC_URL);
+    const r = await idpResponse(secondConn(), { attributes: { amr: ['pwd', 'mfa'] }, nameId: 'ann@acme.test', inResponseTo: null }, PUBLIC_URL);
     const res = await post(other, r.base64);
     expect(res.status).toBe(403);
     expect(res.text).toContain('wrong-connection');
   });
 
   it('a member of a policy that does not enforce SSO may use any of the org\'s connections', async () => {
-    const r = await idpResponse(secondConn(), { nameId: 'bob@acme.test', inResponseTo: null }, PUBLIC_URL);
+    const r = await idpResponse(secondConn(), { attributes: { amr: ['pwd', 'mfa'] }, nameId: 'bob@acme.test', inResponseTo: null }, PUBLIC_URL);
     const res = await post(other, r.base64).expect(303);
     expect(sessionCookie(res)).toBeDefined();
   });
 
   it('an IdP-initiated response the connection allows is still accepted once only (replay cache)', async () => {
-    const r = await idpResponse(secondConn(), { nameId: 'bob@acme.test', inResponseTo: null }, PUBLIC_URL);
+    const r = await idpResponse(secondConn(), { attributes: { amr: ['pwd', 'mfa'] }, nameId: 'bob@acme.test', inResponseTo: null }, PUBLIC_URL);
     await post(other, r.base64).expect(303);
     const again = await post(other, r.base64);
     expect(again.status).toBe(403);
@@ -246,7 +251,7 @@ describe('JIT provisioning', () => {
   it('a first login by someone with no account creates a managed jit account in the connection\'s rollout policy', async () => {
     const { requestId } = await startLogin(jitConn);
     const r = await idpResponse({ ...samlConn(jitConn), entityId: 'https://jit.example.test/idp' }, {
-      nameId: 'carl@acme.test', inResponseTo: requestId, attributes: { givenName: 'Carl', surname: 'Jit' },
+      nameId: 'carl@acme.test', inResponseTo: requestId, attributes: { givenName: 'Carl', surname: 'Jit', amr: ['pwd', 'mfa'] },
     }, PUBLIC_URL);
     await post(jitConn, r.base64).expect(303);
     const account = await app.svc.db.prisma.account.findFirstOrThrow({ where: { orgId: org.id, emailNormalized: 'carl@acme.test' } });
@@ -383,12 +388,12 @@ describe('connection changes', () => {
   it('take effect at once: the browser routes do not keep using a changed connection', async () => {
     const id = (await createSamlConnection(app, org, { name: 'Changing IdP', entityId: 'https://changing.example.test/idp', ssoUrl: TEST_IDP_SSO_URL })).id;
     const c = { ...samlConn(id, { allowIdpInitiated: true }), entityId: 'https://changing.example.test/idp' };
-    const first = await post(id, (await idpResponse(c, { nameId: 'bob@acme.test', inResponseTo: null }, PUBLIC_URL)).base64);
+    const first = await post(id, (await idpResponse(c, { attributes: { amr: ['pwd', 'mfa'] }, nameId: 'bob@acme.test', inResponseTo: null }, PUBLIC_URL)).base64);
     expect(first.status).toBe(403); // IdP-initiated is off
     await app.http.patch(api(`sso-connections/${id}`)).set(bearer(org.key)).send({ allowIdpInitiated: true }).expect(200);
-    await post(id, (await idpResponse(c, { nameId: 'bob@acme.test', inResponseTo: null }, PUBLIC_URL)).base64).expect(303);
+    await post(id, (await idpResponse(c, { attributes: { amr: ['pwd', 'mfa'] }, nameId: 'bob@acme.test', inResponseTo: null }, PUBLIC_URL)).base64).expect(303);
     await app.http.delete(api(`sso-connections/${id}`)).set(bearer(org.key)).expect(204);
-    expect((await post(id, (await idpResponse(c, { nameId: 'bob@acme.test', inResponseTo: null }, PUBLIC_URL)).base64)).status).toBe(404);
+    expect((await post(id, (await idpResponse(c, { attributes: { amr: ['pwd', 'mfa'] }, nameId: 'bob@acme.test', inResponseTo: null }, PUBLIC_URL)).base64)).status).toBe(404);
   });
 });
 

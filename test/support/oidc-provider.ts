@@ -36,7 +36,8 @@ export type RunningOidcProvider = {
    * `users`) and consents, or denies with `deny: true` (→ `error=access_denied`). Stops at the
    * first redirect that leaves the provider.
    */
-  authorize(authorizationUrl: string, opts: { account: string; deny?: boolean }): Promise<AuthorizeResult>;
+  /** `amr` / `acr`: what the provider says about how the user authenticated (OIDC Core §2), in the ID token. */
+  authorize(authorizationUrl: string, opts: { account: string; deny?: boolean; amr?: string[]; acr?: string }): Promise<AuthorizeResult>;
   close(): Promise<void>;
 };
 
@@ -168,7 +169,10 @@ export async function startOidcProvider(opts: {
     if (action === 'login') {
       const account = form.get('account') ?? '';
       if (!Object.hasOwn(opts.users, account)) return sendJson(res, 400, { error: `no test user ${account}` });
-      return p.interactionFinished(req, res, { login: { accountId: account } }, { mergeWithLastSubmission: false });
+      const amr = form.get('amr');
+      const acr = form.get('acr');
+      const login = { accountId: account, ...(amr ? { amr: amr.split(' ') } : {}), ...(acr ? { acr } : {}) };
+      return p.interactionFinished(req, res, { login }, { mergeWithLastSubmission: false });
     }
     if (action === 'consent') {
       const { prompt: { details: missing }, params, session, grantId } = details;
@@ -206,7 +210,8 @@ export async function startOidcProvider(opts: {
       if (!user) return undefined;
       return { accountId: sub, claims: async () => ({ sub, ...user }) };
     },
-    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'given_name', 'family_name'] },
+    // amr and acr with the openid scope: Entra ID and Okta put them in every ID token (issue 14 §2 reads them).
+    claims: { openid: ['sub', 'acr', 'amr'], email: ['email', 'email_verified'], profile: ['name', 'given_name', 'family_name'] },
     conformIdTokenClaims: opts.conformIdTokenClaims ?? true,
     cookies: { keys: [randomBytes(32).toString('hex')] },
     jwks: { keys: [signingKey] },
@@ -233,7 +238,7 @@ export async function startOidcProvider(opts: {
   };
   for (const c of opts.clients ?? []) await registerClient(c);
 
-  const authorize = async (authorizationUrl: string, o: { account: string; deny?: boolean }): Promise<AuthorizeResult> => {
+  const authorize = async (authorizationUrl: string, o: { account: string; deny?: boolean; amr?: string[]; acr?: string }): Promise<AuthorizeResult> => {
     const jar = new CookieJar();
     let url = new URL(authorizationUrl);
     let init: RequestInit = { method: 'GET' };
@@ -253,7 +258,7 @@ export async function startOidcProvider(opts: {
         const { uid, prompt } = JSON.parse(body) as { uid: string; prompt: string };
         const action = o.deny ? 'abort' : prompt;
         url = new URL(`/interaction/${uid}/${action}`, origin);
-        init = { method: 'POST', body: new URLSearchParams({ account: o.account }).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } };
+        init = { method: 'POST', body: new URLSearchParams({ account: o.account, ...(o.amr ? { amr: o.amr.join(' ') } : {}), ...(o.acr ? { acr: o.acr } : {}) }).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } };
         continue;
       }
       throw new Error(`test OP: unexpected HTTP ${res.status} at ${url.pathname}: ${body.slice(0, 500)}`);

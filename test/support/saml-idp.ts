@@ -54,6 +54,8 @@ export type IdpResponseOptions = {
   nameId?: string;
   nameIdFormat?: string;
   attributes?: Record<string, string | string[]>;
+  /** The AuthnStatement's AuthnContextClassRef (default PasswordProtectedTransport). */
+  authnContextClassRef?: string;
   /** undefined → a fresh request id; null → absent (IdP-initiated). */
   inResponseTo?: string | null;
   /** Overrides SubjectConfirmationData@InResponseTo only (default: same as the Response). */
@@ -98,7 +100,7 @@ const ASSERTION_TEMPLATE =
   '</saml:SubjectConfirmation></saml:Subject>' +
   '{{Conditions}}' +
   '<saml:AuthnStatement AuthnInstant="{IssueInstant}" SessionIndex="{SessionIndex}"><saml:AuthnContext>' +
-  '<saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef>' +
+  '{{AuthnContextClassRef}}' +
   '</saml:AuthnContext></saml:AuthnStatement>' +
   '{{Attributes}}</saml:Assertion>';
 
@@ -137,6 +139,7 @@ export async function idpResponse(conn: SamlConnection, opts: IdpResponseOptions
     '{{StatusMessage}}': opts.statusMessage ? `<samlp:StatusMessage>${esc(opts.statusMessage)}</samlp:StatusMessage>` : '',
     '{{Conditions}}': conditions,
     '{{Attributes}}': attributeStatement(opts.attributes ?? {}),
+    '{{AuthnContextClassRef}}': `<saml:AuthnContextClassRef>${esc(opts.authnContextClassRef ?? 'urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport')}</saml:AuthnContextClassRef>`,
   };
   const values = {
     ID: responseId,

@@ -5,6 +5,7 @@ import type { SsoProfile, VerifiedAnswer } from '../../domain/sso.js';
 import { classifyGrantError, describeDiscoveryError, describeTransportError } from './describe-error.js';
 import { checkEndpointTransport, IssuerUrlError, parseIssuerUrl } from './issuer-url.js';
 import { OidcRefused, type IdTokenProblem, type OidcRefusalReason } from './oidc-refused.js';
+import type { AuthnEvidence } from '../../domain/two-factor.js';
 
 /** An OIDC connection as the adapter needs it (the client secret already decrypted). */
 export type OidcConnection = { id: string; issuer: string; clientId: string; clientSecret: string };
@@ -327,6 +328,7 @@ export function createOidcRelyingParty(options: OidcRelyingPartyOptions = {}): O
       inResponseTo: state,
       assertionId: typeof claims.jti === 'string' && claims.jti ? claims.jti : createHash('sha256').update(idToken).digest('hex'),
       assertionExpiresAt: new Date(claims.exp * 1000),
+      authnEvidence: authnEvidenceOf(claims as { amr?: unknown; acr?: unknown }),
     };
   }
 
@@ -366,4 +368,13 @@ function decodeHeader(jwt: string): Record<string, unknown> {
   } catch {
     return {};
   }
+}
+
+/** OIDC Core §2: `amr` (an array of RFC 8176 method names) and `acr` of the ID token (domain/two-factor.ts). */
+function authnEvidenceOf(claims: { amr?: unknown; acr?: unknown }): AuthnEvidence[] {
+  const out: AuthnEvidence[] = [];
+  const amr = Array.isArray(claims.amr) ? claims.amr : [];
+  for (const v of amr.slice(0, 20)) if (typeof v === 'string' && v) out.push({ source: 'amr', value: v.slice(0, 512) });
+  if (typeof claims.acr === 'string' && claims.acr) out.push({ source: 'acr', value: claims.acr.slice(0, 512) });
+  return out;
 }

@@ -40,6 +40,7 @@ import {
 import { findAncestorNsForElement } from 'xml-crypto/lib/utils.js';
 import { SsoRefused, type SsoCheck } from '../../domain/errors.js';
 import type { SsoProfile, VerifiedAnswer } from '../../domain/sso.js';
+import { SAML_METHOD_ATTRIBUTES, type AuthnEvidence } from '../../domain/two-factor.js';
 import { validateSamlSchema } from './schema-validator.js';
 import { NAMEID_EMAIL, samlAcsUrl, samlSpEntityId, type SamlConnection } from './service-provider.js';
 
@@ -821,6 +822,7 @@ export async function verifySamlResponse(
 
   const latest = Math.max(notOnOrAfter.getTime(), confirmed.notOnOrAfter.getTime());
   return {
+    authnEvidence: authnEvidenceOf(assertion, attributes),
     protocol: 'saml',
     checks: run.checks,
     attributes: Object.fromEntries(attributes.map((a) => [a.name, a.values])),
@@ -852,6 +854,28 @@ function readAttributes(assertion: Element): SamlAttribute[] {
     }
   }
   return out;
+}
+
+/**
+ * How the IdP says the person authenticated (domain/two-factor.ts): each AuthnStatement's
+ * AuthnContextClassRef (saml-core §2.7.2.2), then the values of the amr-like attributes.
+ */
+function authnEvidenceOf(assertion: Element, attributes: SamlAttribute[]): AuthnEvidence[] {
+  const out: AuthnEvidence[] = [];
+  for (const authn of childElements(assertion, NS.saml, 'AuthnStatement')) {
+    for (const context of childElements(authn, NS.saml, 'AuthnContext')) {
+      for (const ref of childElements(context, NS.saml, 'AuthnContextClassRef')) {
+        const value = textOf(ref).trim();
+        if (value) out.push({ source: 'AuthnContextClassRef', value: clip(value, 512) });
+      }
+    }
+  }
+  for (const a of attributes) {
+    const source = SAML_METHOD_ATTRIBUTES.get(a.name.toLowerCase()) ?? SAML_METHOD_ATTRIBUTES.get(a.friendlyName?.toLowerCase() ?? '');
+    if (!source) continue;
+    for (const v of a.values.slice(0, 20)) if (v.trim()) out.push({ source, value: clip(v.trim(), 512) });
+  }
+  return out.slice(0, 40);
 }
 
 function firstValue(attributes: SamlAttribute[], names: string[]): string | null {

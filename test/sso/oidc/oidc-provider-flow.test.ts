@@ -31,10 +31,10 @@ beforeAll(async () => {
 });
 afterAll(async () => op?.close());
 
-async function login(account = 'alice', o: { deny?: boolean; loginHint?: string } = {}) {
+async function login(account = 'alice', o: { deny?: boolean; loginHint?: string; amr?: string[]; acr?: string } = {}) {
   const secrets = createOidcLoginSecrets();
   const url = await rp.buildLoginUrl(conn, { redirectUri: REDIRECT, ...secrets, ...(o.loginHint ? { loginHint: o.loginHint } : {}) });
-  const answer = await op.authorize(url, { account, deny: o.deny ?? false });
+  const answer = await op.authorize(url, { account, deny: o.deny ?? false, ...(o.amr ? { amr: o.amr } : {}), ...(o.acr ? { acr: o.acr } : {}) });
   return { ...secrets, loginUrl: new URL(url), params: answer.params, redirectedTo: answer.url };
 }
 
@@ -117,6 +117,13 @@ describe('happy path', () => {
     const answer = await complete(await login('bob'));
     expect(answer.profile).toMatchObject({ email: 'bob@acme.test', displayName: 'Bob Builder' });
     expect(answer.checks.find((c) => c.name === 'email-verified')).toEqual({ name: 'email-verified', passed: false, detail: 'email_verified is false for bob@acme.test' });
+  });
+
+  it('reads how the provider says the user authenticated: the ID token\'s amr and acr (issue 14 §2)', async () => {
+    const answer = await complete(await login('alice', { amr: ['pwd', 'mfa'], acr: 'urn:okta:loa:2fa:any' }));
+    expect(answer.attributes).toMatchObject({ amr: ['pwd', 'mfa'], acr: 'urn:okta:loa:2fa:any' });
+    expect(answer.authnEvidence).toEqual([{ source: 'amr', value: 'pwd' }, { source: 'amr', value: 'mfa' }, { source: 'acr', value: 'urn:okta:loa:2fa:any' }]);
+    expect((await complete(await login('alice'))).authnEvidence.filter((e) => e.source === 'amr')).toEqual([]);
   });
 
   it('uses the ID token hash as the assertion id when there is no jti', async () => {
