@@ -36,6 +36,14 @@ export const accountQuery = pageQuery.extend({
   status: z.enum(['active', 'disabled'], { error: 'must be active or disabled' }).optional(),
   billable: boolParam.optional(),
   policyId: uuid.optional(),
+  inactiveSince: z.string().max(40)
+    .regex(/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/, 'must be a date (2026-11-01) or a date-time with its offset (2026-11-01T09:00:00Z)')
+    // A real day: 2026-02-30 would roll over to March 2 in Date.
+    .refine((v) => !Number.isNaN(new Date(v).getTime()) && new Date(`${v.slice(0, 10)}T00:00:00Z`).toISOString().slice(0, 10) === v.slice(0, 10), 'is not a real date')
+    .transform((v) => new Date(v)).optional()
+    .describe('accounts that have not signed in since then, or never (a date is its midnight UTC)'),
+  format: z.enum(['json', 'csv'], { error: 'must be json or csv' }).optional()
+    .describe('csv streams every matching account (limit and cursor are ignored); the Accept header (text/csv) chooses too'),
 });
 /** An admin's edit of a manual (or JIT) account; a name given as null is cleared. Synced accounts are the IdP's. */
 export const updateAccountBody = z.strictObject({
@@ -83,6 +91,8 @@ export const accountOut = z.object({
   id: uuid, email: z.string(), displayName: z.string().nullable(), givenName: z.string().nullable(), familyName: z.string().nullable(),
   managed: z.boolean(), status: z.enum(['active', 'disabled']),
   source: z.enum(['manual', 'scim', 'jit']), policyId: uuid.nullable(), billable: z.boolean(), billableReasons: z.array(z.string()),
+  lastSignInAt: z.string().nullable().describe('the last sign-in that created a session (null: never)'),
+  lastSignInConnectionId: uuid.nullable().describe('the SSO connection of that sign-in (null once the connection is deleted)'),
 }).openapi('Account');
 export const policyOut = z.object({
   id: uuid, name: z.string(), isDefault: z.boolean(), nonBillable: z.boolean(), enforceSso: z.boolean(), ssoConnectionId: uuid.nullable(),

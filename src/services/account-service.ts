@@ -15,6 +15,7 @@ import type { RequestContext } from './context.js';
 export type AccountListFilter = {
   email?: string | undefined; managed?: boolean | undefined; source?: AccountSource | undefined;
   status?: AccountStatus | undefined; billable?: boolean | undefined; policyId?: string | undefined;
+  inactiveSince?: Date | undefined;
 };
 export type AccountProfileInput = { email?: string | undefined; displayName?: string | null | undefined; givenName?: string | null | undefined; familyName?: string | null | undefined };
 
@@ -23,7 +24,8 @@ export type NewAccountInput = { email: string; displayName?: string | undefined;
 const summary = (a: AccountRow) => ({
   id: a.id, email: a.email, displayName: a.displayName, givenName: a.givenName, familyName: a.familyName,
   managed: a.managed, status: a.status, source: a.source, directoryId: a.directoryId, externalId: a.externalId,
-  policyId: a.policyId, createdAt: a.createdAt, updatedAt: a.updatedAt,
+  policyId: a.policyId, lastSignInAt: a.lastSignInAt, lastSignInConnectionId: a.lastSignInConnectionId,
+  createdAt: a.createdAt, updatedAt: a.updatedAt,
 });
 
 export function createAccountService(db: Database) {
@@ -100,6 +102,22 @@ export function createAccountService(db: Database) {
       const emailNormalized = email ? parseEmail(email).normalized : undefined;
       const res = await accountStore.list(db.prisma, ctx.orgId, page, { ...columns, emailNormalized });
       return { items: await views(db.prisma, ctx, res.items), next: res.next, total: res.total };
+    },
+
+    /**
+     * Every account the filter selects, a page at a time in the list's order (keyset: constant
+     * memory whatever the org's size), for the CSV export. Rows as stored: `billable` is the flag
+     * kept with every change (reconciled nightly), not recomputed per row.
+     */
+    async *allAccounts(ctx: RequestContext, filter: AccountListFilter = {}, batchSize = 1000): AsyncGenerator<AccountRow[]> {
+      const { email, ...columns } = filter;
+      const emailNormalized = email ? parseEmail(email).normalized : undefined;
+      let cursor: string | undefined;
+      do {
+        const p = await accountStore.list(db.prisma, ctx.orgId, { limit: batchSize, cursor }, { ...columns, emailNormalized }, { count: false });
+        if (p.items.length) yield p.items;
+        cursor = p.next ?? undefined;
+      } while (cursor);
     },
 
     /**

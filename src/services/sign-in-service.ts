@@ -302,6 +302,7 @@ export function createSignInService(db: Database, opts: SignInServiceOptions) {
             const maxAgeSeconds = policy.sessionDurationMinutes * 60;
             const expiresAt = new Date(meta.now.getTime() + maxAgeSeconds * 1000);
             await sessionStore.create(tx, { tokenHash: sha256Hex(token), orgId: conn.orgId, accountId: account!.id, connectionId: conn.id, method: answer.protocol, expiresAt });
+            await accountStore.recordSignIn(tx, conn.orgId, account!.id, conn.id, meta.now);
             if (ev.bind) await ssoIdentityStore.bind(tx, { orgId: conn.orgId, ...ev.bind, accountId: account!.id, connectionId: conn.id });
             await audit(tx, ctx, {
               action: 'sso.login.succeeded', targetType: 'account', targetId: account!.id,

@@ -7,7 +7,7 @@ import type { AccountSource, AccountStatus, RoleKind } from '../domain/types.js'
 export type AccountRow = {
   id: string; orgId: string; email: string; emailNormalized: string; displayName: string | null; givenName: string | null; familyName: string | null;
   managed: boolean; status: AccountStatus; source: AccountSource; directoryId: string | null; externalId: string | null;
-  policyId: string | null; billable: boolean; createdAt: Date; updatedAt: Date;
+  policyId: string | null; billable: boolean; lastSignInAt: Date | null; lastSignInConnectionId: string | null; createdAt: Date; updatedAt: Date;
 };
 
 export type NewAccount = {
@@ -20,6 +20,8 @@ export type NewAccount = {
 export type AccountFilter = {
   emailNormalized?: string | undefined; managed?: boolean | undefined; source?: AccountSource | undefined;
   status?: AccountStatus | undefined; billable?: boolean | undefined; policyId?: string | undefined;
+  /** Accounts that have not signed in since then (or never). */
+  inactiveSince?: Date | undefined;
 };
 
 export type AccountProfileChange = {
@@ -34,7 +36,8 @@ export type BillabilityFacts = {
 
 const accountSelect = {
   id: true, orgId: true, email: true, emailNormalized: true, displayName: true, givenName: true, familyName: true, managed: true, status: true,
-  source: true, directoryId: true, externalId: true, policyId: true, billable: true, createdAt: true, updatedAt: true,
+  source: true, directoryId: true, externalId: true, policyId: true, billable: true, lastSignInAt: true, lastSignInConnectionId: true,
+  createdAt: true, updatedAt: true,
 } as const;
 
 export const accountStore = {
@@ -66,7 +69,7 @@ export const accountStore = {
     return tx.account.findMany({ where: { orgId, emailNormalized: { in: emailsNormalized } }, select: { id: true, email: true, emailNormalized: true } });
   },
   /** One page of the org's accounts matching `filter`, and how many match in all (both in SQL). */
-  async list(tx: Tx, orgId: string, page: PageRequest, filter: AccountFilter = {}) {
+  async list(tx: Tx, orgId: string, page: PageRequest, filter: AccountFilter = {}, opts: { count?: boolean } = {}) {
     const where: Prisma.AccountWhereInput = { orgId };
     if (filter.emailNormalized !== undefined) where.emailNormalized = filter.emailNormalized;
     if (filter.managed !== undefined) where.managed = filter.managed;
@@ -74,10 +77,20 @@ export const accountStore = {
     if (filter.status !== undefined) where.status = filter.status;
     if (filter.billable !== undefined) where.billable = filter.billable;
     if (filter.policyId !== undefined) where.policyId = filter.policyId;
+    if (filter.inactiveSince !== undefined) where.OR = [{ lastSignInAt: null }, { lastSignInAt: { lt: filter.inactiveSince } }];
     // Sequential on purpose: a transaction handle runs one query at a time.
     const rows = await tx.account.findMany({ where: { ...where, ...afterCursor(page.cursor) }, orderBy: [...orderBy()], take: page.limit + 1, select: accountSelect });
-    const total = await tx.account.count({ where });
+    const total = opts.count === false ? null : await tx.account.count({ where });
     return { ...toPage(rows, page.limit, (r) => r), total };
+  },
+  /**
+   * A sign-in created a session for the account (sign-in-service): when, and through which SSO
+   * connection. Raw, so updatedAt (the profile's) does not move at every sign-in.
+   */
+  async recordSignIn(tx: Tx, orgId: string, id: string, connectionId: string | null, at: Date): Promise<void> {
+    await tx.$executeRaw`
+      UPDATE "Account" SET "lastSignInAt" = ${at}::timestamptz, "lastSignInConnectionId" = ${connectionId}::uuid
+      WHERE "id" = ${id}::uuid AND "orgId" = ${orgId}::uuid`;
   },
   /** An admin's edit of an account's names and email (managed and policy follow the email's domain). */
   async updateProfile(tx: Tx, orgId: string, id: string, data: AccountProfileChange): Promise<AccountRow> {

@@ -1,16 +1,29 @@
 import type { Services } from '../../composition.js';
-import { route, type RouteSpec } from '../route-spec.js';
+import { route, type RouteResult, type RouteSpec } from '../route-spec.js';
+import type { AccountRow } from '../../store/account-store.js';
+import { csvField } from './billing-routes.js';
 import { accountOut, accountQuery, createAccountBody, emptyBody, grantRoleBody, idParams, lists, orgParams, problemOut, roleParams, updateAccountBody } from '../schemas.js';
 
 export function accountRoutes(s: Services): RouteSpec[] {
   return [
     route({
       method: 'get', path: '/api/v1/orgs/{orgId}/accounts', tag: 'accounts', auth: 'org',
-      summary: 'List accounts, filtered by managed, source, status, billable and policyId, with the total that match; ?email= finds one',
-      params: orgParams, query: accountQuery, responses: { 200: { description: 'accounts', schema: lists.accounts }, 400: { description: 'a filter value is invalid; `errors` names the parameter', schema: problemOut } },
-      handler: async ({ ctx, query }) => {
-        const { limit, cursor, ...filter } = query;
-        return { status: 200, body: await s.accounts.list(ctx, { limit, cursor }, filter) };
+      summary: 'List accounts, filtered by managed, source, status, billable, policyId and inactiveSince, with the total that match; ?email= finds one; ?format=csv or Accept: text/csv streams them all as CSV',
+      params: orgParams, query: accountQuery,
+      responses: {
+        200: { description: 'accounts (JSON page, or text/csv with a header row: ' + ACCOUNT_CSV_COLUMNS.join(', ') + ')', schema: lists.accounts },
+        400: { description: 'a filter value is invalid; `errors` names the parameter', schema: problemOut },
+      },
+      handler: async ({ ctx, query, accepts }): Promise<RouteResult> => {
+        const { limit, cursor, format: asked, ...filter } = query;
+        const format = asked ?? (accepts?.(['application/json', 'text/csv']) === 'text/csv' ? 'csv' : 'json');
+        if (format === 'json') return { status: 200, headers: { Vary: 'Accept' }, body: await s.accounts.list(ctx, { limit, cursor }, filter) };
+        return {
+          status: 200,
+          contentType: 'text/csv; charset=utf-8; header=present',
+          headers: { 'Content-Disposition': 'attachment; filename="accounts.csv"', Vary: 'Accept' },
+          stream: accountsCsv(s.accounts.allAccounts(ctx, filter)),
+        };
       },
     }),
     route({
@@ -55,4 +68,17 @@ export function accountRoutes(s: Services): RouteSpec[] {
       handler: async ({ ctx, params }) => (await s.accounts.revokeRole(ctx, params.id, params.roleId), { status: 204 }),
     }),
   ];
+}
+
+export const ACCOUNT_CSV_COLUMNS = ['id', 'email', 'displayName', 'managed', 'status', 'source', 'policyId', 'billable', 'lastSignInAt', 'lastSignInConnectionId'] as const;
+
+/** The accounts CSV (RFC 4180, formula-safe fields as the billable-users export): header row, then one CRLF record per account. */
+export async function* accountsCsv(pages: AsyncIterable<AccountRow[]>): AsyncGenerator<string> {
+  yield ACCOUNT_CSV_COLUMNS.join(',') + '\r\n';
+  for await (const page of pages) {
+    yield page.map((a) => [
+      a.id, csvField(a.email), csvField(a.displayName ?? ''), String(a.managed), a.status, a.source, a.policyId ?? '', String(a.billable),
+      a.lastSignInAt ? a.lastSignInAt.toISOString() : '', a.lastSignInConnectionId ?? '',
+    ].join(',') + '\r\n').join('');
+  }
 }
