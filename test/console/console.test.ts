@@ -114,6 +114,21 @@ describe('sign-in', () => {
   });
 });
 
+describe('the frame', () => {
+  it('every page names the org it belongs to, escaped (issue 14 §3)', async () => {
+    const renamed = await createOrg(app, '<b>Frame & Co</b>');
+    const { agent } = await signedIn(renamed.key);
+    const policies = await agent.get('/api/v1/orgs/' + renamed.id + '/policies').set(bearer(renamed.key));
+    const pages = ['/console/sso', '/console/policies', `/console/policies/${policies.body.items[0].id}`];
+    for (const path of pages) {
+      const res = await agent.get(path).expect(200);
+      const nav = /<nav aria-label="Console">([\s\S]*?)<\/nav>/.exec(res.text)?.[1] ?? '';
+      expect(nav, path).toContain(`<span class="org" title="${renamed.id}">&lt;b&gt;Frame &amp; Co&lt;/b&gt;</span>`);
+      expect(res.text, path).not.toContain('<b>Frame');
+    }
+  });
+});
+
 describe('CSRF', () => {
   it('refuses POST forms without the session token, with another session\'s token, or with a tampered one — and changes nothing', async () => {
     const { agent, csrf } = await signedIn(org.key);

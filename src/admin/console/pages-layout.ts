@@ -6,7 +6,7 @@ import { html, page, raw, type SafeHtml } from '../../http/html.js';
  * layout lacks (textareas, field errors), and the small pieces forms share. Every value is
  * escaped by `html`; nothing here runs script.
  */
-export type ConsoleNav = { csrf: string; current: 'sso' | 'policies' | null; orgId: string; expiresAt: Date };
+export type ConsoleNav = { csrf: string; current: 'sso' | 'policies' | null; orgId: string; orgName: string; expiresAt: Date };
 
 const CONSOLE_STYLE = raw(`<style>
 textarea{font:inherit;font-family:ui-monospace,Menlo,Consolas,monospace;width:100%;box-sizing:border-box;padding:.3rem .6rem}
@@ -24,7 +24,7 @@ export function consolePage(title: string, body: SafeHtml, nav: ConsoleNav | nul
   const link = (href: string, label: string, key: ConsoleNav['current']) =>
     html`<a href="${href}"${nav?.current === key ? raw(' aria-current="page"') : ''}>${label}</a>`;
   const header = nav
-    ? html`<nav aria-label="Console"><strong>orgsync console</strong> ${link('/console/sso', 'SSO connections', 'sso')} ${link('/console/policies', 'Policies', 'policies')}</nav>
+    ? html`<nav aria-label="Console"><strong>orgsync console</strong> <span class="org" title="${nav.orgId}">${nav.orgName}</span> ${link('/console/sso', 'SSO connections', 'sso')} ${link('/console/policies', 'Policies', 'policies')}</nav>
 <form method="post" action="/console/sign-out" class="inline">${csrfField(nav.csrf)}<button type="submit">Sign out</button></form>`
     : html`<strong>orgsync console</strong>`;
   return page(title, html`${CONSOLE_STYLE}${opts.status ? html`<div class="notice ok" role="status"><p>${opts.status}</p></div>` : ''}${body}`, { nav: header });

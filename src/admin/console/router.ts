@@ -63,7 +63,9 @@ export function createConsoleRouter(deps: ConsoleRouterDeps): Router {
     res.status(status).type('html').send(body);
   }
 
-  const nav = (s: ConsoleSession, current: ConsoleNav['current']): ConsoleNav => ({ csrf: s.csrf, current, orgId: s.orgId, expiresAt: s.expiresAt });
+  /** The frame's facts; the org's name is read per page (issue 14 §3: every page says which org it is). */
+  const nav = async (s: ConsoleSession, current: ConsoleNav['current']): Promise<ConsoleNav> =>
+    ({ csrf: s.csrf, current, orgId: s.orgId, orgName: (await services.orgs.getOrg(s.orgId)).name, expiresAt: s.expiresAt });
 
   function noSessionMessage(s: NoSession): SignInMessage | null {
     switch (s.reason) {
@@ -84,7 +86,7 @@ export function createConsoleRouter(deps: ConsoleRouterDeps): Router {
     if (!isSession(s)) return signIn(req, res, 401, noSessionMessage(s) ?? { kind: 'info', text: 'Sign in to continue.' });
     if (req.method === 'POST' && !sessions.csrfOk(s, (req.body as Record<string, unknown> | undefined)?.csrf)) {
       return send(res, 403, consolePage('Form refused', html`<div class="notice bad" role="alert"><p><strong>This form did not come from your console session</strong>
-(its security token is missing or stale), so nothing was changed.</p><p>Go back, reload the page and try again.</p></div>`, nav(s, null)));
+(its security token is missing or stale), so nothing was changed.</p><p>Go back, reload the page and try again.</p></div>`, await nav(s, null)));
     }
     return handler(req, res, s);
   };
@@ -180,7 +182,7 @@ export function createConsoleRouter(deps: ConsoleRouterDeps): Router {
     const now = new Date();
     const s = await sessions.current(req, res, now);
     if (isSession(s) && !sessions.csrfOk(s, (req.body as Record<string, unknown> | undefined)?.csrf)) {
-      return send(res, 403, consolePage('Form refused', html`<div class="notice bad" role="alert"><p>The sign-out form did not come from your console session; you are still signed in.</p></div>`, nav(s, null)));
+      return send(res, 403, consolePage('Form refused', html`<div class="notice bad" role="alert"><p>The sign-out form did not come from your console session; you are still signed in.</p></div>`, await nav(s, null)));
     }
     // The session ends in the database: the cookie, if kept or copied, opens nothing any more.
     await sessions.close(res, isSession(s) ? s : null, now);
@@ -199,7 +201,7 @@ export function createConsoleRouter(deps: ConsoleRouterDeps): Router {
     }
     const policies = policyRefs(await allPolicies(s.ctx));
     return send(res, status, connectionsPage({
-      nav: nav(s, 'sso'), connections, policies, next: page.next, form: f, formError, ...(message ? { status: message } : {}),
+      nav: await nav(s, 'sso'), connections, policies, next: page.next, form: f, formError, ...(message ? { status: message } : {}),
     }), page.items.map(idpOrigin).filter((o): o is string => o !== null));
   }
 
@@ -243,7 +245,7 @@ export function createConsoleRouter(deps: ConsoleRouterDeps): Router {
     const tests = await services.ssoConnections.tests(s.ctx, id, { limit: PAGE, ...(cursor ? { cursor } : {}) });
     const policies = policyRefs(await allPolicies(s.ctx));
     const origin = idpOrigin(c);
-    return send(res, 200, connectionPage({ nav: nav(s, 'sso'), c, policies, tests: tests.items, next: tests.next, cursor }), origin ? [origin] : []);
+    return send(res, 200, connectionPage({ nav: await nav(s, 'sso'), c, policies, tests: tests.items, next: tests.next, cursor }), origin ? [origin] : []);
   }));
 
   /** The Test button: a one-time test link, and straight to it (it leads on to the IdP). */
@@ -262,7 +264,7 @@ export function createConsoleRouter(deps: ConsoleRouterDeps): Router {
     const account = t.accountId ? await services.accounts.get(s.ctx, t.accountId).catch((e) => (e instanceof NotFound ? null : Promise.reject(e))) : null;
     const policy = t.policyId ? await services.policies.get(s.ctx, t.policyId).catch((e) => (e instanceof NotFound ? null : Promise.reject(e))) : null;
     return send(res, 200, testResultConsolePage({
-      nav: nav(s, 'sso'), c, t, account: account ? { id: account.id, email: account.email } : null, policy: policy ? { id: policy.id, name: policy.name } : null,
+      nav: await nav(s, 'sso'), c, t, account: account ? { id: account.id, email: account.email } : null, policy: policy ? { id: policy.id, name: policy.name } : null,
     }));
   }));
 
@@ -277,7 +279,7 @@ export function createConsoleRouter(deps: ConsoleRouterDeps): Router {
     }
     const target = f ?? { policyId: (all.find((p) => !p.isDefault && p.enforceSso) ?? all.find((p) => !p.isDefault) ?? all[0])?.id ?? '', emails: '' };
     return send(res, status, policiesPage({
-      nav: nav(s, 'policies'), policies, connections: await connectionNames(s.ctx), form: target, formError, ...(message ? { status: message } : {}),
+      nav: await nav(s, 'policies'), policies, connections: await connectionNames(s.ctx), form: target, formError, ...(message ? { status: message } : {}),
     }));
   }
 
@@ -298,7 +300,7 @@ export function createConsoleRouter(deps: ConsoleRouterDeps): Router {
     const members = await services.policies.members(s.ctx, id, { limit: PAGE, ...(cursor ? { cursor } : {}) });
     const message = movedMessage(req);
     return send(res, 200, policyPage({
-      nav: nav(s, 'policies'), p, all: await allPolicies(s.ctx), members: members.items, next: members.next, cursor,
+      nav: await nav(s, 'policies'), p, all: await allPolicies(s.ctx), members: members.items, next: members.next, cursor,
       connections: await connectionNames(s.ctx), ...(message ? { status: message } : {}),
     }));
   }));
