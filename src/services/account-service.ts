@@ -1,6 +1,6 @@
 import type { Database } from '../store/database.js';
 import { inTransaction, isUniqueViolation, lockOrg, type Tx } from '../store/transaction.js';
-import { accountStore, type AccountProfileChange, type AccountRow } from '../store/account-store.js';
+import { accountStore, type AccountFilter, type AccountProfileChange, type AccountRow } from '../store/account-store.js';
 import { domainStore } from '../store/domain-store.js';
 import { policyStore } from '../store/policy-store.js';
 import { siteStore } from '../store/site-store.js';
@@ -27,6 +27,12 @@ const summary = (a: AccountRow) => ({
   policyId: a.policyId, lastSignInAt: a.lastSignInAt, lastSignInConnectionId: a.lastSignInConnectionId,
   createdAt: a.createdAt, updatedAt: a.updatedAt,
 });
+
+/** The API's filter as the store reads it: the email by its normalised form. */
+function storeFilter(filter: AccountListFilter): AccountFilter {
+  const { email, ...columns } = filter;
+  return { ...columns, emailNormalized: email ? parseEmail(email).normalized : undefined };
+}
 
 export function createAccountService(db: Database) {
   /**
@@ -98,9 +104,7 @@ export function createAccountService(db: Database) {
 
     /** A page of the org's accounts matching the filters (in SQL), and how many match in all. */
     async list(ctx: RequestContext, page: PageRequest, filter: AccountListFilter = {}) {
-      const { email, ...columns } = filter;
-      const emailNormalized = email ? parseEmail(email).normalized : undefined;
-      const res = await accountStore.list(db.prisma, ctx.orgId, page, { ...columns, emailNormalized });
+      const res = await accountStore.list(db.prisma, ctx.orgId, page, storeFilter(filter));
       return { items: await views(db.prisma, ctx, res.items), next: res.next, total: res.total };
     },
 
@@ -110,11 +114,10 @@ export function createAccountService(db: Database) {
      * kept with every change (reconciled nightly), not recomputed per row.
      */
     async *allAccounts(ctx: RequestContext, filter: AccountListFilter = {}, batchSize = 1000): AsyncGenerator<AccountRow[]> {
-      const { email, ...columns } = filter;
-      const emailNormalized = email ? parseEmail(email).normalized : undefined;
+      const where = storeFilter(filter);
       let cursor: string | undefined;
       do {
-        const p = await accountStore.list(db.prisma, ctx.orgId, { limit: batchSize, cursor }, { ...columns, emailNormalized }, { count: false });
+        const p = await accountStore.list(db.prisma, ctx.orgId, { limit: batchSize, cursor }, where, { count: false });
         if (p.items.length) yield p.items;
         cursor = p.next ?? undefined;
       } while (cursor);

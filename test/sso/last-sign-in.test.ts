@@ -1,9 +1,9 @@
 // Issue 14 §3: when each account last signed in and through which connection; admins find
 // inactive people with ?inactiveSince= and export them as CSV.
-import { inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, createOrg, createSamlConnection, startTestApp, verifyDomain, type TestApp } from '../support/app.js';
-import { idpResponse, SAML_KEYS, TEST_IDP_ENTITY_ID, TEST_IDP_SSO_URL, type IdpResponseOptions } from '../support/saml-idp.js';
+import { TEST_IDP_ENTITY_ID, TEST_IDP_SSO_URL, type IdpResponseOptions } from '../support/saml-idp.js';
+import { samlBrowser } from '../support/saml-browser.js';
 
 const PUBLIC_URL = 'https://orgsync.test';
 let app: TestApp;
@@ -11,25 +11,16 @@ let org: { id: string; key: string; defaultPolicyId: string };
 let conn: string;
 const ids: Record<string, string> = {};
 const api = (p: string) => `/api/v1/orgs/${org.id}/${p}`;
-let flowCookie = '';
 
-async function signIn(status: number, email: string, opts: IdpResponseOptions = {}, startPath = `/sso/${conn}/saml/login?email=${encodeURIComponent(email)}`) {
-  const go = await app.http.get(startPath).set(flowCookie ? { Cookie: flowCookie } : {}).expect(302);
-  flowCookie = ([] as string[]).concat((go.headers['set-cookie'] as string[] | undefined) ?? []).map((c) => c.split(';')[0] ?? '')
-    .filter((c) => c.startsWith('orgsync_flow=')).join('; ') || flowCookie;
-  const location = new URL(go.headers.location!);
-  const xml = inflateRawSync(Buffer.from(location.searchParams.get('SAMLRequest')!, 'base64')).toString('utf8');
-  const r = await idpResponse({ id: conn, entityId: TEST_IDP_ENTITY_ID, ssoUrl: TEST_IDP_SSO_URL, certificates: [SAML_KEYS.idp.certificate], allowIdpInitiated: false },
-    { nameId: email, inResponseTo: /ID="([^"]+)"/.exec(xml)![1]!, ...opts }, PUBLIC_URL);
-  const relayState = location.searchParams.get('RelayState');
-  return app.http.post(`/sso/${conn}/saml/acs`).type('form').set(flowCookie ? { Cookie: flowCookie } : {})
-    .send({ SAMLResponse: r.base64, ...(relayState ? { RelayState: relayState } : {}) }).expect(status);
-}
+let browser: ReturnType<typeof samlBrowser>;
+/** SP-initiated sign-in of `email` (support/saml-browser.ts), answered by the test IdP with `opts`: the ACS's answer. */
+const signIn = (status: number, email: string, opts: IdpResponseOptions = {}, startPath?: string) => browser.signIn(conn, status, email, opts, startPath);
 
 const account = async (who: string) => (await app.http.get(api(`accounts/${ids[who]}`)).set(bearer(org.key)).expect(200)).body;
 
 beforeAll(async () => {
   app = await startTestApp({ PUBLIC_URL });
+  browser = samlBrowser(app, PUBLIC_URL);
   org = await createOrg(app, 'Last Sign In Co');
   await verifyDomain(app, org, 'last.test');
   await app.http.post(api('subscription/trial')).set(bearer(org.key)).send({}).expect(200);

@@ -1,9 +1,9 @@
 // Issue 14 §2: a policy that requires two-step verification is enforced on SSO sign-ins by what
 // the identity provider asserts (SAML AuthnContextClassRef / amr attributes; OIDC amr / acr).
-import { inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, createOrg, createSamlConnection, startTestApp, verifyDomain, type TestApp } from '../support/app.js';
-import { idpResponse, SAML_KEYS, TEST_IDP_ENTITY_ID, TEST_IDP_SSO_URL, type IdpResponseOptions } from '../support/saml-idp.js';
+import { TEST_IDP_ENTITY_ID, TEST_IDP_SSO_URL, type IdpResponseOptions } from '../support/saml-idp.js';
+import { samlBrowser } from '../support/saml-browser.js';
 import { DEFAULT_TWO_FACTOR_VALUES } from '../../src/domain/two-factor.js';
 
 const PUBLIC_URL = 'https://orgsync.test';
@@ -14,33 +14,19 @@ let conn: string;
 let strictId: string;
 const ids: Record<string, string> = {};
 const api = (p: string) => `/api/v1/orgs/${org.id}/${p}`;
-let flowCookie = '';
 
-const keepFlowCookie = (res: { headers: Record<string, unknown> }) => {
-  flowCookie = ([] as string[]).concat((res.headers['set-cookie'] as string[] | undefined) ?? []).map((c) => c.split(';')[0] ?? '')
-    .filter((c) => c.startsWith('orgsync_flow=')).join('; ') || flowCookie;
-};
 const sessionCookie = (res: { headers: Record<string, unknown> }) =>
   ([] as string[]).concat((res.headers['set-cookie'] as string[] | undefined) ?? []).find((c) => c.startsWith('orgsync_session='));
 
-/** SP-initiated sign-in of `email`, answered by the test IdP with `opts`: the ACS's answer. */
-async function signIn(status: number, email: string, opts: IdpResponseOptions = {}, startPath = `/sso/${conn}/saml/login?email=${encodeURIComponent(email)}`) {
-  const go = await app.http.get(startPath).set(flowCookie ? { Cookie: flowCookie } : {}).expect(302);
-  keepFlowCookie(go);
-  const location = new URL(go.headers.location!);
-  const xml = inflateRawSync(Buffer.from(location.searchParams.get('SAMLRequest')!, 'base64')).toString('utf8');
-  const requestId = /ID="([^"]+)"/.exec(xml)![1]!;
-  const r = await idpResponse({ id: conn, entityId: TEST_IDP_ENTITY_ID, ssoUrl: TEST_IDP_SSO_URL, certificates: [SAML_KEYS.idp.certificate], allowIdpInitiated: false },
-    { nameId: email, inResponseTo: requestId, ...opts }, PUBLIC_URL);
-  const relayState = location.searchParams.get('RelayState');
-  return app.http.post(`/sso/${conn}/saml/acs`).type('form').set(flowCookie ? { Cookie: flowCookie } : {})
-    .send({ SAMLResponse: r.base64, ...(relayState ? { RelayState: relayState } : {}) }).expect(status);
-}
+let browser: ReturnType<typeof samlBrowser>;
+/** SP-initiated sign-in of `email` (support/saml-browser.ts), answered by the test IdP with `opts`: the ACS's answer. */
+const signIn = (status: number, email: string, opts: IdpResponseOptions = {}, startPath?: string) => browser.signIn(conn, status, email, opts, startPath);
 
 const lastRefusal = () => app.svc.db.prisma.auditEvent.findFirst({ where: { orgId: org.id, action: 'sso.login.refused' }, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] });
 
 beforeAll(async () => {
   app = await startTestApp({ PUBLIC_URL });
+  browser = samlBrowser(app, PUBLIC_URL);
   org = await createOrg(app, 'Two Factor Co');
   await verifyDomain(app, org, 'mfa.test');
   await app.http.post(api('subscription/trial')).set(bearer(org.key)).send({}).expect(200);
